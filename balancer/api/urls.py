@@ -1,0 +1,3 @@
+"""Load balancer core and configuration endpoints (filled in by the balancer issue)."""
+
+urlpatterns: list = []

@@ -1,0 +1,173 @@
+"""/api/auth/* and /api/profile."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from rest_framework import status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+
+from tenants import accounts, services, tokens
+from tenants.api.serializers import (
+    ApiKeyCreateSerializer,
+    LoginSerializer,
+    LogoutSerializer,
+    ProfileSerializer,
+    RefreshSerializer,
+    RegisterSerializer,
+)
+from tenants.models import ROLE_RANK
+from tenants.permissions import AdminOnly
+from tenants.store import ApiKeyStore, TenantStore, UserStore
+from veloflux_site.api.client_ip import client_ip
+from veloflux_site.api.errors import ApiError
+from veloflux_site.api.pagination import paginate_list
+from veloflux_site.api.views import ApiView
+
+
+def _iso(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
+
+
+def token_response(user, tenant_id, pair: tokens.TokenPair, status_code: int = 200) -> Response:
+    return Response({
+        "token": pair.access,
+        "refresh_token": pair.refresh,
+        "token_type": "Bearer",
+        "expires_at": _iso(pair.access_expires_at),
+        "user": accounts.user_payload(user, tenant_id),
+    }, status=status_code)
+
+
+class LoginView(ApiView):
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+    serializer_class = LoginSerializer
+
+    def post(self, request):
+        data = self.validated()
+        result = accounts.login(data["email"], data["password"], data.get("tenant_id") or None, client_ip(request))
+        return token_response(result.user, result.tenant_id, result.pair)
+
+
+class RegisterView(ApiView):
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+    serializer_class = RegisterSerializer
+
+    def post(self, request):
+        data = self.validated()
+        accounts.check_login_rate(client_ip(request))
+        if UserStore().find_by_email(data["email"]) is not None:
+            raise ApiError(409, "email_taken", "An account with this email already exists; log in instead.",
+                           {"email": ["already registered"]})
+        tenant, owner, _ = services.create_tenant_with_owner(
+            name=data["tenant_name"], plan=data["plan"], owner_email=data["email"],
+            owner_first_name=data["first_name"], owner_last_name=data["last_name"],
+            owner_password=data["password"], actor=None,
+        )
+        pair = tokens.issue_pair(owner.id, tenant.id)
+        return token_response(owner, tenant.id, pair, status.HTTP_201_CREATED)
+
+
+class RefreshView(ApiView):
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+    serializer_class = RefreshSerializer
+
+    def post(self, request):
+        data = self.validated()
+        try:
+            claims, pair = tokens.rotate(data["refresh_token"])
+        except tokens.TokenError as exc:
+            raise ApiError(401, exc.code, str(exc))
+        user = UserStore().find(claims["sub"])
+        tenant_id = claims.get("tid")
+        if user is None or not user.active or (tenant_id and tenant_id not in user.memberships
+                                                and not user.is_platform_admin):
+            raise ApiError(401, "token_invalid", "This account no longer has access; log in again.")
+        return token_response(user, tenant_id, pair)
+
+
+class LogoutView(ApiView):
+    serializer_class = LogoutSerializer
+
+    def post(self, request):
+        data = self.validated()
+        if request.auth and isinstance(request.auth, dict):
+            tokens.revoke(request.auth)
+        if data.get("refresh_token"):
+            try:
+                tokens.revoke_refresh(data["refresh_token"])
+            except tokens.TokenError as exc:
+                raise ApiError(400, exc.code, str(exc), {"refresh_token": [str(exc)]})
+        if request.user.auth_method == "session":
+            request.session.flush()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ProfileView(ApiView):
+    serializer_class = ProfileSerializer
+
+    def _user(self):
+        user = self.principal.user
+        if user is None:
+            raise ApiError(403, "permission_denied", "API keys have no profile; use a user's credentials.")
+        return user
+
+    def get(self, request):
+        user = self._user()
+        return Response(accounts.user_payload(UserStore().get(user.id), self.tenant_id()))
+
+    def put(self, request):
+        user = self._user()
+        data = self.validated(partial=True)
+        if "email" in data and data["email"] != user.email and UserStore().find_by_email(data["email"]):
+            raise ApiError(409, "email_taken", "Another account uses this email.", {"email": ["already in use"]})
+        updated = accounts.update_profile(user.id, data, self.actor(), self.tenant_id())
+        return Response(accounts.user_payload(updated, self.tenant_id()))
+
+
+def _key_payload(record, raw: str | None = None) -> dict:
+    data = record.public_dict()
+    if raw:
+        data["key"] = raw
+    return data
+
+
+class ApiKeyListView(ApiView):
+    permission_classes = (AdminOnly,)
+    serializer_class = ApiKeyCreateSerializer
+
+    def get(self, request):
+        keys = sorted(ApiKeyStore(self.tenant_id()).all(), key=lambda k: k.created_at)
+        return Response(paginate_list(request, [_key_payload(k) for k in keys]))
+
+    def post(self, request):
+        data = self.validated()
+        if not self.principal.is_platform_admin and ROLE_RANK[data["role"]] > ROLE_RANK[self.principal.role]:
+            raise ApiError(403, "permission_denied", f"You cannot create a key with more rights than yours "
+                                                     f"({self.principal.role}).", {"role": ["above your own role"]})
+        expires = data.get("expires_at")
+        if expires and expires <= datetime.now(UTC):
+            raise ApiError(400, "validation_error", "expires_at must be in the future.",
+                           {"expires_at": ["must be in the future"]})
+        tenant = TenantStore().get(self.tenant_id())
+        record, raw = accounts.create_api_key(tenant, data["name"], data["role"],
+                                              expires.isoformat().replace("+00:00", "Z") if expires else None,
+                                              self.actor())
+        return Response(_key_payload(record, raw), status=status.HTTP_201_CREATED)
+
+
+class ApiKeyDetailView(ApiView):
+    permission_classes = (AdminOnly,)
+
+    def get(self, request, key_id: str):
+        return Response(_key_payload(ApiKeyStore(self.tenant_id()).get(key_id)))
+
+    def delete(self, request, key_id: str):
+        accounts.revoke_api_key(self.tenant_id(), key_id, self.actor())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+

@@ -1,0 +1,130 @@
+"""Input validation for the auth, profile, tenant and user endpoints."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from rest_framework import serializers
+
+from billing.plans import PLANS
+from tenants.models import ROLES
+
+
+class PasswordField(serializers.CharField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("write_only", True)
+        kwargs.setdefault("max_length", 256)
+        kwargs.setdefault("style", {"input_type": "password"})
+        super().__init__(**kwargs)
+
+
+class NewPasswordField(PasswordField):
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if len(value) < settings.AUTH_PASSWORD_MIN_LENGTH:
+            raise serializers.ValidationError(f"must be at least {settings.AUTH_PASSWORD_MIN_LENGTH} characters")
+        if value.isdigit():
+            raise serializers.ValidationError("cannot be only digits")
+        return value
+
+
+class EmailField(serializers.EmailField):
+    def to_internal_value(self, data):
+        return super().to_internal_value(data).strip().lower()
+
+
+PLAN_CHOICES = [(plan_id, plan.name) for plan_id, plan in PLANS.items()]
+
+
+class LoginSerializer(serializers.Serializer):
+    email = EmailField(max_length=254)
+    password = PasswordField()
+    tenant_id = serializers.CharField(required=False, allow_blank=True, max_length=64)
+
+
+class RegisterSerializer(serializers.Serializer):
+    email = EmailField(max_length=254)
+    password = NewPasswordField()
+    first_name = serializers.CharField(max_length=100, allow_blank=True, default="")
+    last_name = serializers.CharField(max_length=100, allow_blank=True, default="")
+    tenant_name = serializers.CharField(max_length=100)
+    plan = serializers.ChoiceField(choices=PLAN_CHOICES, default="free")
+
+
+class RefreshSerializer(serializers.Serializer):
+    refresh_token = serializers.CharField(max_length=4096)
+
+
+class LogoutSerializer(serializers.Serializer):
+    refresh_token = serializers.CharField(max_length=4096, required=False)
+
+
+class ProfileSerializer(serializers.Serializer):
+    email = EmailField(max_length=254, required=False)
+    first_name = serializers.CharField(max_length=100, allow_blank=True, required=False)
+    last_name = serializers.CharField(max_length=100, allow_blank=True, required=False)
+    current_password = PasswordField(required=False)
+    new_password = NewPasswordField(required=False)
+
+
+class ApiKeyCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    role = serializers.ChoiceField(choices=ROLES, default="viewer")
+    expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+
+class TenantCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    plan = serializers.ChoiceField(choices=PLAN_CHOICES, default="free")
+    owner_email = EmailField(max_length=254)
+    owner_name = serializers.CharField(max_length=200, allow_blank=True, default="")
+    owner_password = NewPasswordField(required=False)
+
+
+class TenantUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100, required=False)
+    contact_email = EmailField(max_length=254, required=False, allow_blank=True)
+    contact_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    plan = serializers.ChoiceField(choices=PLAN_CHOICES, required=False)
+    active = serializers.BooleanField(required=False)
+    version = serializers.IntegerField(required=False, min_value=1)
+
+
+def split_name(data: dict) -> tuple[str, str]:
+    """``name`` ("Ada Lovelace") or ``first_name``/``last_name``, as VeloFlux clients send either."""
+    first, last = data.get("first_name", ""), data.get("last_name", "")
+    if not (first or last) and data.get("name"):
+        first, _, last = data["name"].strip().partition(" ")
+    return first, last
+
+
+class MemberCreateSerializer(serializers.Serializer):
+    email = EmailField(max_length=254)
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    first_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    last_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    role = serializers.ChoiceField(choices=ROLES, default="member")
+    password = NewPasswordField(required=False)
+
+
+class MemberUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    first_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    last_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    role = serializers.ChoiceField(choices=ROLES, required=False)
+    active = serializers.BooleanField(required=False)
+
+
+class AuditQuerySerializer(serializers.Serializer):
+    actor = serializers.CharField(required=False, max_length=254)
+    object_type = serializers.CharField(required=False, max_length=64)
+    object_id = serializers.CharField(required=False, max_length=128)
+    action = serializers.CharField(required=False, max_length=64)
+    since = serializers.DateTimeField(required=False)
+    until = serializers.DateTimeField(required=False)
+    cursor = serializers.RegexField(r"^\d+-\d+$", required=False, max_length=64)
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=50)
+
+    def validate(self, attrs):
+        if attrs.get("since") and attrs.get("until") and attrs["since"] > attrs["until"]:
+            raise serializers.ValidationError({"since": ["must be before until"]})
+        return attrs

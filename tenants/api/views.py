@@ -1,0 +1,236 @@
+"""/api/tenants/*, tenant users, per-tenant monitoring and /api/audit."""
+
+from __future__ import annotations
+
+from rest_framework import status
+from rest_framework.response import Response
+
+from tenants import audit, monitoring, services
+from tenants.api.serializers import (
+    AuditQuerySerializer,
+    MemberCreateSerializer,
+    MemberUpdateSerializer,
+    TenantCreateSerializer,
+    TenantUpdateSerializer,
+    split_name,
+)
+from tenants.models import Tenant
+from tenants.permissions import (
+    AdminOnly,
+    IsPlatformAdmin,
+    ViewerReadsAdminWrites,
+    role_required,
+)
+from tenants.store import TenantStore, UserStore
+from veloflux_site.api.errors import ApiError
+from veloflux_site.api.pagination import page_params, paginate_list
+from veloflux_site.api.views import ApiView
+
+
+def _epoch_ms(moment) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def tenant_payload(tenant: Tenant) -> dict:
+    return {**tenant.public_dict(), "limits": tenant.limits}
+
+
+def member_payload(user, tenant_id: str, temporary_password: str | None = None) -> dict:
+    data = {
+        "id": user.id,
+        "email": user.email,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "name": user.full_name,
+        "role": user.memberships.get(tenant_id),
+        "active": user.active,
+        "last_login_at": user.last_login_at,
+        "created_at": user.created_at,
+        "version": user.version,
+    }
+    if temporary_password:
+        data["temporary_password"] = temporary_password
+    return data
+
+
+class TenantListView(ApiView):
+    serializer_class = TenantCreateSerializer
+
+    def get_permissions(self):
+        if self.request.method == "POST":
+            return [IsPlatformAdmin()]
+        return super().get_permissions()
+
+    def get(self, request):
+        principal = self.principal
+        if principal.is_platform_admin:
+            page, limit = page_params(request)
+            result = TenantStore().list_page(page, limit)
+            return Response({"items": [tenant_payload(t) for t in result.items], "total_count": result.total,
+                             "page": page, "page_size": limit, "has_more": page * limit < result.total})
+        ids = sorted(principal.user.memberships) if principal.user else [principal.tenant_id]
+        tenants = TenantStore().get_many(ids)
+        return Response(paginate_list(request, [tenant_payload(t) for t in tenants]))
+
+    def post(self, request):
+        data = self.validated()
+        first, _, last = data["owner_name"].strip().partition(" ")
+        tenant, owner, temporary = services.create_tenant_with_owner(
+            name=data["name"], plan=data["plan"], owner_email=data["owner_email"], owner_first_name=first,
+            owner_last_name=last, owner_password=data.get("owner_password"), actor=self.actor(),
+        )
+        body = tenant_payload(tenant)
+        body["owner"] = member_payload(owner, tenant.id, temporary)
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class TenantDetailView(ApiView):
+    permission_classes = (role_required("viewer", "owner"),)
+    serializer_class = TenantUpdateSerializer
+
+    def get(self, request, tenant_id: str):
+        return Response(tenant_payload(TenantStore().get(self.url_tenant(tenant_id))))
+
+    def put(self, request, tenant_id: str):
+        tenant_id = self.url_tenant(tenant_id)
+        data = self.validated(partial=True)
+        expected = data.pop("version", None)
+        for admin_only in ("active", "plan"):
+            if admin_only in data and not self.principal.is_platform_admin:
+                hint = " Change plans through /api/billing/subscriptions." if admin_only == "plan" else ""
+                raise ApiError(403, "permission_denied", f"Only platform administrators may change {admin_only}."
+                               + hint, {admin_only: ["platform administrators only"]})
+        tenant = services.update_tenant(tenant_id, data, self.actor(), expected)
+        return Response(tenant_payload(tenant))
+
+    patch = put
+
+    def delete(self, request, tenant_id: str):
+        tenant = TenantStore().get(self.url_tenant(tenant_id))
+        services.delete_tenant(tenant, self.actor())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TenantScopedView(ApiView):
+    """A view under /api/tenants/<id>/: resolves the URL tenant for the caller."""
+
+    def tenant(self, tenant_id: str) -> Tenant:
+        return TenantStore().get(self.url_tenant(tenant_id))
+
+
+class MemberListView(TenantScopedView):
+    permission_classes = (ViewerReadsAdminWrites,)
+    serializer_class = MemberCreateSerializer
+
+    def get(self, request, tenant_id: str):
+        tenant = self.tenant(tenant_id)
+        members = sorted(UserStore().members(tenant.id), key=lambda u: (u.created_at, u.id))
+        return Response(paginate_list(request, [member_payload(u, tenant.id) for u in members]))
+
+    def post(self, request, tenant_id: str):
+        tenant = self.tenant(tenant_id)
+        data = self.validated()
+        first, last = split_name(data)
+        user, temporary = services.add_member(
+            tenant, email=data["email"], role=data["role"], first_name=first, last_name=last,
+            password=data.get("password"), actor=self.actor(), actor_role=self.principal.role,
+            actor_is_admin=self.principal.is_platform_admin)
+        return Response(member_payload(user, tenant.id, temporary), status=status.HTTP_201_CREATED)
+
+
+class MemberDetailView(TenantScopedView):
+    permission_classes = (ViewerReadsAdminWrites,)
+    serializer_class = MemberUpdateSerializer
+
+    def get(self, request, tenant_id: str, user_id: str):
+        tenant = self.tenant(tenant_id)
+        return Response(member_payload(services.member_of(tenant.id, user_id), tenant.id))
+
+    def put(self, request, tenant_id: str, user_id: str):
+        tenant = self.tenant(tenant_id)
+        data = self.validated(partial=True)
+        if "name" in data or "first_name" in data or "last_name" in data:
+            data["first_name"], data["last_name"] = split_name(data)
+        data.pop("name", None)
+        user = services.update_member(tenant, user_id, data, self.actor(), self.principal.role,
+                                      self.principal.is_platform_admin)
+        return Response(member_payload(user, tenant.id))
+
+    patch = put
+
+    def delete(self, request, tenant_id: str, user_id: str):
+        tenant = self.tenant(tenant_id)
+        services.remove_member(tenant, user_id, self.actor(), self.principal.role, self.principal.is_platform_admin)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TenantMetricsView(TenantScopedView):
+    def get(self, request, tenant_id: str):
+        return Response(monitoring.traffic(self.tenant(tenant_id).id))
+
+
+class TenantLogsView(TenantScopedView):
+    permission_classes = (AdminOnly,)
+
+    def get(self, request, tenant_id: str):
+        tenant = self.tenant(tenant_id)
+        kind = request.query_params.get("type", "audit")
+        _, limit = page_params(request)
+        if kind == "audit":
+            entries, cursor = audit.query(tenant.id, limit=limit)
+        elif kind == "access":
+            entries, cursor = monitoring.access_log(tenant.id, limit), None
+        else:
+            raise ApiError(400, "validation_error", "type must be audit or access.", {"type": ["audit or access"]})
+        return Response({"type": kind, "items": entries, "next_cursor": cursor})
+
+
+class TenantUsageView(TenantScopedView):
+    def get(self, request, tenant_id: str):
+        return Response(monitoring.usage(self.tenant(tenant_id)))
+
+
+class TenantAlertsView(TenantScopedView):
+    def get(self, request, tenant_id: str):
+        tenant = self.tenant(tenant_id)
+        state = request.query_params.get("state")
+        if state not in (None, "active", "resolved"):
+            raise ApiError(400, "validation_error", "state must be active or resolved.",
+                           {"state": ["active or resolved"]})
+        return Response(paginate_list(request, monitoring.alerts(tenant.id, state)))
+
+
+class TenantStatusView(TenantScopedView):
+    def get(self, request, tenant_id: str):
+        return Response(monitoring.status(self.tenant(tenant_id)))
+
+
+class TenantBillingView(TenantScopedView):
+    permission_classes = (AdminOnly,)
+
+    def get(self, request, tenant_id: str):
+        return Response(monitoring.billing(self.tenant(tenant_id)))
+
+
+class TenantConfigView(TenantScopedView):
+    def get(self, request, tenant_id: str):
+        tenant = self.tenant(tenant_id)
+        return Response({"tenant_id": tenant.id, "plan": tenant.plan, "limits": tenant.limits,
+                         "resources": services.tenant_counts(tenant.id)})
+
+
+class AuditView(ApiView):
+    permission_classes = (AdminOnly,)
+    serializer_class = AuditQuerySerializer
+
+    def get(self, request):
+        query = self.validated(data=request.query_params.dict())
+        entries, cursor = audit.query(
+            self.tenant_id(), actor=query.get("actor"), object_type=query.get("object_type"),
+            object_id=query.get("object_id"), action=query.get("action"),
+            since_ms=_epoch_ms(query["since"]) if query.get("since") else None,
+            until_ms=_epoch_ms(query["until"]) if query.get("until") else None,
+            before_id=query.get("cursor"), limit=query["limit"],
+        )
+        return Response({"items": entries, "next_cursor": cursor, "has_more": cursor is not None})
+

@@ -1,0 +1,29 @@
+"""Resolve the web session's principal once per request (pages and the browsable API)."""
+
+from __future__ import annotations
+
+from django.utils.functional import SimpleLazyObject
+
+from tenants.principal import AnonymousPrincipal
+
+SESSION_USER = "vf_user_id"
+SESSION_TENANT = "vf_tenant_id"
+
+
+def session_principal(request):
+    from tenants.authentication import principal_for_user
+
+    user_id = request.session.get(SESSION_USER)
+    if not user_id:
+        return AnonymousPrincipal()
+    principal = principal_for_user(request, user_id, request.session.get(SESSION_TENANT), "session")
+    return principal or AnonymousPrincipal()
+
+
+class SessionPrincipalMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.principal = SimpleLazyObject(lambda: session_principal(request))
+        return self.get_response(request)

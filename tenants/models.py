@@ -1,0 +1,69 @@
+"""Record types of the tenants app (plain dataclasses stored as JSON in Redis)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from billing.plans import PLANS
+from veloflux_site.storage.records import Record, new_id
+
+ROLES = ("viewer", "member", "admin", "owner")
+ROLE_RANK = {role: rank for rank, role in enumerate(ROLES, start=1)}
+
+
+def role_at_least(role: str | None, minimum: str) -> bool:
+    return role is not None and ROLE_RANK.get(role, 0) >= ROLE_RANK[minimum]
+
+
+@dataclass(kw_only=True)
+class Tenant(Record):
+    id: str = field(default_factory=lambda: new_id("tn_"))
+    name: str
+    slug: str
+    plan: str = "free"
+    active: bool = True
+    contact_email: str = ""
+    contact_name: str = ""
+
+    @property
+    def limits(self) -> dict[str, int]:
+        return PLANS[self.plan].limits()
+
+
+@dataclass(kw_only=True)
+class User(Record):
+    id: str = field(default_factory=lambda: new_id("usr_"))
+    email: str
+    password_hash: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    memberships: dict[str, str] = field(default_factory=dict)  # tenant id -> role
+    is_platform_admin: bool = False
+    active: bool = True
+    must_change_password: bool = False
+    last_login_at: str | None = None
+
+    SECRET_FIELDS: ClassVar[tuple[str, ...]] = ("password_hash",)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    def role_in(self, tenant_id: str | None) -> str | None:
+        return self.memberships.get(tenant_id) if tenant_id else None
+
+
+@dataclass(kw_only=True)
+class ApiKey(Record):
+    id: str = field(default_factory=lambda: new_id("key_"))
+    tenant_id: str
+    name: str
+    role: str
+    prefix: str
+    key_hash: str
+    created_by: str = ""
+    last_used_at: str | None = None
+    expires_at: str | None = None
+
+    SECRET_FIELDS: ClassVar[tuple[str, ...]] = ("key_hash",)

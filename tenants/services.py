@@ -1,0 +1,215 @@
+"""Business rules of tenants and users: registration, tenant lifecycle, members."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from django.contrib.auth.hashers import make_password
+
+from billing.plans import PLANS
+from tenants.audit import Actor, stage_audit
+from tenants.models import ROLE_RANK, Tenant, User
+from tenants.store import TenantStore, UserStore
+from veloflux_site.api.errors import ApiError
+from veloflux_site.storage import keys
+from veloflux_site.storage.atomic import AtomicWrite
+from veloflux_site.storage.connection import get_redis
+from veloflux_site.storage.repository import retry_on_stale
+
+_SLUG_STRIP = re.compile(r"[^a-z0-9]+")
+
+
+def slugify(name: str) -> str:
+    return _SLUG_STRIP.sub("-", name.lower()).strip("-")[:40] or "tenant"
+
+
+def unique_slug(name: str) -> str:
+    base = slugify(name)
+    store = TenantStore()
+    if not store.slug_taken(base):
+        return base
+    return f"{base}-{secrets.token_hex(3)}"
+
+
+def create_tenant_with_owner(*, name: str, plan: str, owner_email: str, owner_first_name: str = "",
+                             owner_last_name: str = "", owner_password: str | None = None,
+                             actor: Actor | None = None) -> tuple[Tenant, User, str | None]:
+    """One atomic write: tenant, slug index, owner user (new or existing) and membership.
+
+    Returns (tenant, owner, temporary_password) — the temporary password is set
+    only when a new owner was created without one, and is shown once.
+    """
+    tenant_store, user_store = TenantStore(), UserStore()
+    tenant = Tenant(name=name, slug=unique_slug(name), plan=plan, contact_email=owner_email,
+                    contact_name=f"{owner_first_name} {owner_last_name}".strip())
+    batch = AtomicWrite()
+    tenant_store.stage_create(batch, tenant)
+    existing = user_store.find_by_email(owner_email)
+    temporary = None
+    if existing is None:
+        if owner_password is None:
+            temporary = owner_password = secrets.token_urlsafe(12)
+        owner = User(email=owner_email.strip().lower(), password_hash=make_password(owner_password),
+                     first_name=owner_first_name, last_name=owner_last_name,
+                     memberships={tenant.id: "owner"}, must_change_password=temporary is not None)
+        user_store.stage_create(batch, owner)
+        UserStore.stage_membership_index(batch, None, owner)
+        after_owner = owner.public_dict()
+    else:
+        owner = User.from_dict(existing.to_dict())
+        owner.memberships = {**existing.memberships, tenant.id: "owner"}
+        user_store.stage_update(batch, existing, owner)
+        UserStore.stage_membership_index(batch, existing, owner)
+        after_owner = {"memberships": owner.memberships}
+    actor = actor or Actor(owner.id, owner.email)
+    stage_audit(batch, tenant.id, actor, "tenant.create", "tenant", tenant.id, None, tenant.public_dict())
+    stage_audit(batch, tenant.id, actor, "user.add", "user", owner.id, None, after_owner)
+    batch.execute(get_redis())
+    return tenant, owner, temporary
+
+
+def tenant_counts(tenant_id: str) -> dict[str, int]:
+    """How many of each limited thing a tenant has, in one round trip."""
+    client = get_redis()
+    pipe = client.pipeline(transaction=False)
+    pipe.zcard(keys.tenant_members(tenant_id))
+    pipe.zcard(keys.api_key_index(tenant_id))
+    for collection in ("pools", "backends", "routes"):
+        pipe.zcard(keys.tenant(tenant_id, collection))
+    users, api_keys, pools, backends, routes = pipe.execute()
+    return {"users": users, "api_keys": api_keys, "pools": pools, "backends": backends, "routes": routes}
+
+
+def delete_tenant(tenant: Tenant, actor: Actor) -> None:
+    """Remove the tenant, its memberships (users left with none are deleted) and every
+    key under its hash tag (found with SCAN, never KEYS)."""
+    client = get_redis()
+    user_store = UserStore()
+    batch = AtomicWrite()
+    TenantStore().stage_delete(batch, tenant)
+    for user in user_store.members(tenant.id):
+        remaining = {t: r for t, r in user.memberships.items() if t != tenant.id}
+        if remaining or user.is_platform_admin:
+            updated = User.from_dict({**user.to_dict(), "memberships": remaining})
+            user_store.stage_update(batch, user, updated)
+        else:
+            user_store.stage_delete(batch, user)
+    batch.delete(keys.tenant_members(tenant.id))
+    batch.execute(client)
+    for key in client.scan_iter(match=keys.tenant(tenant.id, "*"), count=1000):
+        client.delete(key)
+    client.publish(keys.events_channel("tenants"), f'{{"type":"tenant.deleted","tenant_id":"{tenant.id}"}}')
+
+
+@retry_on_stale()
+def update_tenant(tenant_id: str, changes: dict, actor: Actor, expected_version: int | None = None) -> Tenant:
+    store = TenantStore()
+    old = store.get(tenant_id)
+    if "plan" in changes and changes["plan"] not in PLANS:
+        raise ApiError(400, "validation_error", f"Unknown plan {changes['plan']!r}.",
+                       {"plan": [f"must be one of {', '.join(PLANS)}"]})
+    new = Tenant.from_dict({**old.to_dict(), **changes})
+    batch = AtomicWrite()
+    store.stage_update(batch, old, new, expected_version)
+    stage_audit(batch, tenant_id, actor, "tenant.update", "tenant", tenant_id, old.public_dict(), new.public_dict())
+    batch.execute(get_redis())
+    return new
+
+
+def _check_role_change(actor_role: str | None, actor_is_admin: bool, target_role: str | None,
+                       new_role: str | None) -> None:
+    """Admins manage users up to admin; only owners (or platform admins) touch owners."""
+    if actor_is_admin or actor_role == "owner":
+        return
+    if "owner" in (target_role, new_role):
+        raise ApiError(403, "permission_denied", "Only an owner can grant, change or remove the owner role.")
+
+
+def _owner_count(tenant_id: str, members: list[User]) -> int:
+    return sum(1 for user in members if user.memberships.get(tenant_id) == "owner")
+
+
+def add_member(tenant: Tenant, *, email: str, role: str, first_name: str, last_name: str,
+               password: str | None, actor: Actor, actor_role: str | None,
+               actor_is_admin: bool) -> tuple[User, str | None]:
+    _check_role_change(actor_role, actor_is_admin, None, role)
+    user_store = UserStore()
+    batch = AtomicWrite()
+    batch.require_max_card(keys.tenant_members(tenant.id), 1, tenant.limits["max_users"],
+                           f"Your plan allows {tenant.limits['max_users']} users; remove one or upgrade "
+                           "the plan.", "max_users")
+    existing = user_store.find_by_email(email)
+    temporary = None
+    if existing is None:
+        if password is None:
+            temporary = password = secrets.token_urlsafe(12)
+        user = User(email=email.strip().lower(), password_hash=make_password(password), first_name=first_name,
+                    last_name=last_name, memberships={tenant.id: role}, must_change_password=temporary is not None)
+        user_store.stage_create(batch, user)
+        UserStore.stage_membership_index(batch, None, user)
+    else:
+        if tenant.id in existing.memberships:
+            raise ApiError(409, "conflict", f"{email} is already a member of this tenant.",
+                           {"email": ["already a member"]})
+        user = User.from_dict({**existing.to_dict(), "memberships": {**existing.memberships, tenant.id: role}})
+        user_store.stage_update(batch, existing, user)
+        UserStore.stage_membership_index(batch, existing, user)
+    stage_audit(batch, tenant.id, actor, "user.add", "user", user.id, None,
+                {"email": user.email, "role": role})
+    batch.execute(get_redis())
+    return user, temporary
+
+
+@retry_on_stale()
+def update_member(tenant: Tenant, user_id: str, changes: dict, actor: Actor, actor_role: str | None,
+                  actor_is_admin: bool) -> User:
+    user_store = UserStore()
+    old = member_of(tenant.id, user_id)
+    current_role = old.memberships[tenant.id]
+    new_role = changes.pop("role", current_role)
+    _check_role_change(actor_role, actor_is_admin, current_role, new_role)
+    if current_role == "owner" and new_role != "owner" and _owner_count(tenant.id, user_store.members(tenant.id)) <= 1:
+        raise ApiError(409, "last_owner", "A tenant needs at least one owner; make someone else owner first.")
+    new = User.from_dict({**old.to_dict(), **changes, "memberships": {**old.memberships, tenant.id: new_role}})
+    batch = AtomicWrite()
+    user_store.stage_update(batch, old, new)
+    before = {"role": current_role, **{k: getattr(old, k) for k in changes}}
+    after = {"role": new_role, **{k: getattr(new, k) for k in changes}}
+    stage_audit(batch, tenant.id, actor, "user.update", "user", user_id, before, after)
+    batch.execute(get_redis())
+    return new
+
+
+@retry_on_stale()
+def remove_member(tenant: Tenant, user_id: str, actor: Actor, actor_role: str | None, actor_is_admin: bool) -> None:
+    user_store = UserStore()
+    old = member_of(tenant.id, user_id)
+    role = old.memberships[tenant.id]
+    _check_role_change(actor_role, actor_is_admin, role, None)
+    if role == "owner" and _owner_count(tenant.id, user_store.members(tenant.id)) <= 1:
+        raise ApiError(409, "last_owner", "A tenant needs at least one owner; you cannot remove the last one.")
+    batch = AtomicWrite()
+    remaining = {t: r for t, r in old.memberships.items() if t != tenant.id}
+    if remaining or old.is_platform_admin:
+        new = User.from_dict({**old.to_dict(), "memberships": remaining})
+        user_store.stage_update(batch, old, new)
+        UserStore.stage_membership_index(batch, old, new)
+    else:
+        user_store.stage_delete(batch, old, old.version)
+        UserStore.stage_membership_index(batch, old, None)
+    stage_audit(batch, tenant.id, actor, "user.remove", "user", user_id, {"email": old.email, "role": role}, None)
+    batch.execute(get_redis())
+
+
+def member_of(tenant_id: str, user_id: str) -> User:
+    user = UserStore().find(user_id)
+    if user is None or tenant_id not in user.memberships:
+        raise ApiError(404, "not_found", f"user {user_id!r} not found in this tenant")
+    return user
+
+
+def role_choices_for(actor_role: str | None, actor_is_admin: bool) -> list[str]:
+    if actor_is_admin:
+        return list(ROLE_RANK)
+    return [r for r in ROLE_RANK if ROLE_RANK[r] <= ROLE_RANK.get(actor_role or "", 0)]

@@ -1,0 +1,41 @@
+"""Test session: one real redis-server on a free port, flushed before every test."""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.hashers import get_hashers, get_hashers_by_algorithm
+
+from tests.support.redis_server import RedisServer
+
+# Hashing cost is not what the tests measure; MD5 keeps hundreds of logins fast.
+settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+get_hashers.cache_clear()
+get_hashers_by_algorithm.cache_clear()
+
+
+def point_app_at(url: str) -> None:
+    from veloflux_site.storage.connection import reset_redis
+
+    settings.REDIS_URL = url
+    settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [url]
+    reset_redis()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def redis_server():
+    server = RedisServer().start()
+    point_app_at(server.url)
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture(autouse=True)
+def clean_redis(redis_server):
+    from veloflux_site.storage.connection import get_redis
+
+    get_redis().flushall()
+    yield
+
+
+pytest_plugins = ["tests.support.actors"]

@@ -1,0 +1,57 @@
+"""Request id and store-unavailable handling for every request (DRF or not)."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import re
+import uuid
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from veloflux_site.api.errors import STORE_UNAVAILABLE_MESSAGE, error_body
+from veloflux_site.storage.errors import UNAVAILABLE_ERRORS
+
+log = logging.getLogger("veloflux.api")
+current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+def request_id_from(header_value: str | None) -> str:
+    """Keep a caller's id when it is sane, otherwise make one."""
+    if header_value and _VALID_REQUEST_ID.match(header_value):
+        return header_value
+    return uuid.uuid4().hex
+
+
+class RequestIdMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request.request_id = request_id_from(request.headers.get("X-Request-ID"))
+        token = current_request_id.set(request.request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            current_request_id.reset(token)
+        response["X-Request-ID"] = request.request_id
+        return response
+
+
+class StoreUnavailableMiddleware:
+    """Redis errors escaping non-DRF views (pages, health) become a 503, not a 500."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, UNAVAILABLE_ERRORS):
+            log.warning("store unavailable on %s: %s", request.path, exception)
+            response = JsonResponse(error_body("store_unavailable", STORE_UNAVAILABLE_MESSAGE), status=503)
+            response["Retry-After"] = "5"
+            return response
+        return None

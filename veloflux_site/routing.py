@@ -1,0 +1,3 @@
+"""WebSocket routes of every app (the realtime issue fills these in)."""
+
+websocket_urlpatterns: list = []

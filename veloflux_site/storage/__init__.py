@@ -1,0 +1,1 @@
+"""The Redis storage layer: connection, key builder, records, atomic writes, repositories."""
