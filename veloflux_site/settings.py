@@ -81,6 +81,7 @@ MIDDLEWARE = [
     "veloflux_site.api.middleware.RequestIdMiddleware",
     "veloflux_site.api.middleware.StoreUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -123,6 +124,9 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "var" / "static"
+# Serve straight from the finders (app dirs, drf-spectacular-sidecar): no collectstatic step to forget.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
 
 # --- API -----------------------------------------------------------------------
 REST_FRAMEWORK = {

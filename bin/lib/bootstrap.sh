@@ -1,0 +1,62 @@
+# Shared by bin/up and bin/test: install what is missing, idempotently.
+# shellcheck shell=bash
+
+VF_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+VF_VENV="${VF_VENV:-$VF_ROOT/.venv}"
+
+say() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31mERROR:\033[0m %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"
+  elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+  else die "need root to run: $* (install it yourself, or run as root)"; fi
+}
+
+_apt_updated=""
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  command -v apt-get >/dev/null 2>&1 || die "apt-get not found; install ${missing[*]} yourself"
+  if [ -z "$_apt_updated" ]; then say "apt-get update"; as_root apt-get update -qq; _apt_updated=1; fi
+  say "apt-get install ${missing[*]}"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+ensure_python_env() {
+  local python="${PYTHON:-python3}"
+  command -v "$python" >/dev/null 2>&1 || die "python3 (3.11 or newer) is required"
+  "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || die "Python 3.11 or newer is required"
+  if [ ! -x "$VF_VENV/bin/python" ]; then
+    say "creating virtualenv $VF_VENV"
+    "$python" -m venv "$VF_VENV" 2>/dev/null || { apt_install python3-venv; "$python" -m venv "$VF_VENV"; }
+  fi
+  local stamp="$VF_VENV/.requirements.sha256" want
+  want="$(sha256sum "$VF_ROOT/requirements.txt" | cut -d' ' -f1)"
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    say "installing Python packages (requirements.txt)"
+    "$VF_VENV/bin/pip" install -q --disable-pip-version-check -r "$VF_ROOT/requirements.txt"
+    echo "$want" > "$stamp"
+  fi
+  # shellcheck disable=SC1091
+  . "$VF_VENV/bin/activate"
+}
+
+ensure_redis_binary() {
+  command -v redis-server >/dev/null 2>&1 || apt_install redis-server
+}
+
+# Start our own redis-server with AOF under ./var/redis unless REDIS_URL is set.
+ensure_local_redis() {
+  if [ -n "${REDIS_URL:-}" ]; then say "using REDIS_URL=$REDIS_URL"; return 0; fi
+  local port="${VF_REDIS_PORT:-6390}" dir="$VF_ROOT/var/redis"
+  mkdir -p "$dir"
+  export REDIS_URL="redis://127.0.0.1:$port/0"
+  if redis-cli -p "$port" ping >/dev/null 2>&1; then say "redis already running on port $port"; return 0; fi
+  say "starting redis-server on 127.0.0.1:$port (AOF in var/redis)"
+  redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --appendonly yes --appendfsync everysec \
+    --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" >/dev/null
+  for _ in $(seq 1 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && return 0; sleep 0.1; done
+  die "redis-server did not start; see var/redis/redis.log"
+}
