@@ -142,6 +142,18 @@ def revoke(claims: dict, client: redis.Redis | None = None) -> None:
     pipe.execute()
 
 
-def revoke_refresh(refresh_token: str, client: redis.Redis | None = None) -> None:
+def refresh_claims_of(refresh_token: str, user_id: str | None) -> dict:
+    """A refresh token's claims, refused unless it belongs to ``user_id``."""
     claims = _decode(refresh_token, "refresh")
-    (client or get_redis()).set(keys.token_family(claims["fam"]), "revoked", keepttl=True, xx=True)
+    if claims["sub"] != user_id:
+        raise TokenError("token_invalid", "This refresh token belongs to another account; send your own.")
+    return claims
+
+
+def revoke_family(family: str, client: redis.Redis | None = None) -> None:
+    (client or get_redis()).set(keys.token_family(family), "revoked", keepttl=True, xx=True)
+
+
+def revoke_refresh(refresh_token: str, user_id: str | None, client: redis.Redis | None = None) -> None:
+    """End a refresh token's family; only its own user may (anyone else's token is refused)."""
+    revoke_family(refresh_claims_of(refresh_token, user_id)["fam"], client)

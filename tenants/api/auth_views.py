@@ -95,13 +95,17 @@ class LogoutView(ApiView):
 
     def post(self, request):
         data = self.validated()
-        if request.auth and isinstance(request.auth, dict):
-            tokens.revoke(request.auth)
+        # Check the refresh token first, so a bad one changes nothing (not even the access token).
+        refresh_claims = None
         if data.get("refresh_token"):
             try:
-                tokens.revoke_refresh(data["refresh_token"])
+                refresh_claims = tokens.refresh_claims_of(data["refresh_token"], getattr(request.user.user, "id", None))
             except tokens.TokenError as exc:
                 raise ApiError(400, exc.code, str(exc), {"refresh_token": [str(exc)]})
+        if request.auth and isinstance(request.auth, dict):
+            tokens.revoke(request.auth)
+        if refresh_claims is not None:
+            tokens.revoke_family(refresh_claims["fam"])
         if request.user.auth_method == "session":
             request.session.flush()
         return Response(status=status.HTTP_204_NO_CONTENT)
