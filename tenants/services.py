@@ -10,7 +10,7 @@ from django.contrib.auth.hashers import make_password
 from billing.plans import PLANS
 from tenants.audit import Actor, stage_audit
 from tenants.models import ROLE_RANK, Tenant, User
-from tenants.store import TenantStore, UserStore
+from tenants.store import ApiKeyStore, TenantStore, UserStore
 from veloflux_site.api.errors import ApiError
 from veloflux_site.storage import keys
 from veloflux_site.storage.atomic import AtomicWrite
@@ -96,6 +96,9 @@ def delete_tenant(tenant: Tenant, actor: Actor) -> None:
         else:
             user_store.stage_delete(batch, user)
     batch.delete(keys.tenant_members(tenant.id))
+    # API key hash indexes are platform keys (authentication looks them up without a tenant).
+    for api_key in ApiKeyStore(tenant.id).all():
+        batch.delete(keys.api_key_hash_index(api_key.key_hash))
     batch.execute(client)
     for key in client.scan_iter(match=keys.tenant(tenant.id, "*"), count=1000):
         client.delete(key)
@@ -169,6 +172,12 @@ def update_member(tenant: Tenant, user_id: str, changes: dict, actor: Actor, act
     current_role = old.memberships[tenant.id]
     new_role = changes.pop("role", current_role)
     _check_role_change(actor_role, actor_is_admin, current_role, new_role)
+    shared = len(old.memberships) > 1 or old.is_platform_admin
+    if "active" in changes and changes["active"] != old.active and shared and not actor_is_admin:
+        # The flag is the account's, not the membership's: one tenant must not lock a user out of another.
+        raise ApiError(409, "shared_account", "This account also belongs to other tenants, so this tenant cannot "
+                       "deactivate it; remove it from this tenant instead.",
+                       {"active": ["the account is shared with other tenants"]})
     if current_role == "owner" and new_role != "owner" and _owner_count(tenant.id, user_store.members(tenant.id)) <= 1:
         raise ApiError(409, "last_owner", "A tenant needs at least one owner; make someone else owner first.")
     new = User.from_dict({**old.to_dict(), **changes, "memberships": {**old.memberships, tenant.id: new_role}})

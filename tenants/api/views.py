@@ -84,7 +84,25 @@ class TenantListView(ApiView):
         return Response(body, status=status.HTTP_201_CREATED)
 
 
-class TenantDetailView(ApiView):
+class TenantUrlView(ApiView):
+    """A view whose URL names the tenant (/api/tenants/<id>...).
+
+    A platform admin acts in the tenant the URL names (no X-Tenant-ID needed);
+    anyone else only ever reaches their own tenant (see ``url_tenant``).
+    """
+
+    def initial(self, request, *args, **kwargs):
+        self.perform_authentication(request)
+        principal, tenant_id = request.user, kwargs.get("tenant_id")
+        if getattr(principal, "is_platform_admin", False) and tenant_id and principal.tenant_id != tenant_id:
+            if TenantStore().find(tenant_id) is None:
+                raise ApiError(404, "not_found", f"tenant {tenant_id!r} not found")
+            principal.tenant_id = tenant_id
+            principal.role = principal.user.role_in(tenant_id) if principal.user else principal.role
+        super().initial(request, *args, **kwargs)
+
+
+class TenantDetailView(TenantUrlView):
     permission_classes = (role_required("viewer", "owner"),)
     serializer_class = TenantUpdateSerializer
 
@@ -111,7 +129,7 @@ class TenantDetailView(ApiView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class TenantScopedView(ApiView):
+class TenantScopedView(TenantUrlView):
     """A view under /api/tenants/<id>/: resolves the URL tenant for the caller."""
 
     def tenant(self, tenant_id: str) -> Tenant:
