@@ -165,6 +165,73 @@ def heartbeat(kind: str) -> str:
     return platform("heartbeat", kind)
 
 
+# --- balancer (pools, backends, routes, configuration) ------------------------
+# tenant_counts() in tenants/services.py reads the three collection indexes by name.
+def pool_record(tenant_id: str, name: str) -> str:
+    """JSON pool record; a pool is addressed by its name (unique in the tenant)."""
+    return tenant(tenant_id, "pool", name)
+
+
+def pool_index(tenant_id: str) -> str:
+    """ZSET of the tenant's pool names."""
+    return tenant(tenant_id, "pools")
+
+
+def backend_record(tenant_id: str, backend_id: str) -> str:
+    return tenant(tenant_id, "backend", backend_id)
+
+
+def backend_index(tenant_id: str) -> str:
+    """ZSET of the tenant's backend ids."""
+    return tenant(tenant_id, "backends")
+
+
+def route_record(tenant_id: str, route_id: str) -> str:
+    return tenant(tenant_id, "route", route_id)
+
+
+def route_index(tenant_id: str) -> str:
+    """ZSET of the tenant's route ids."""
+    return tenant(tenant_id, "routes")
+
+
+def route_claim(host: str, path_prefix: str) -> str:
+    """Platform-wide unique index: host + path prefix -> the route id that owns it (hosts are global)."""
+    return platform("route", "claim", host, path_prefix)
+
+
+def balancer_config_state(tenant_id: str) -> str:
+    """JSON {version, config_version, global, updated_at}: the tenant's config version and global settings."""
+    return tenant(tenant_id, "config", "state")
+
+
+def balancer_config_history(tenant_id: str) -> str:
+    """HASH config version -> JSON {version, created_at, actor, action, document} (bounded)."""
+    return tenant(tenant_id, "config", "history")
+
+
+def balancer_idempotency(tenant_id: str, key_hash: str) -> str:
+    """The stored answer of a bulk/import request sent with an Idempotency-Key (expires after 24 h)."""
+    return tenant(tenant_id, "idem", key_hash)
+
+
+def tenant_metrics_total(tenant_id: str) -> str:
+    return tenant(tenant_id, "metrics", "total")
+
+
+def tenant_metrics_minute(tenant_id: str, epoch_minute: int) -> str:
+    return tenant(tenant_id, "metrics", "m", str(epoch_minute))
+
+
+def backend_metrics(tenant_id: str, backend_id: str) -> str:
+    return tenant(tenant_id, "metrics", "backend", backend_id)
+
+
+def backend_health_detail(backend_id: str) -> str:
+    """HASH the health checker may write: state, last_result, latency_ms, consecutive_*, last_*_at."""
+    return platform("health", "backend", backend_id)
+
+
 # --- pub/sub channels --------------------------------------------------------
 def events_channel(topic: str) -> str:
     """Pub/sub wake-ups: ``routing``, ``health``, ``tenants``, ``alerts``... (state is re-read from keys)."""
@@ -173,3 +240,57 @@ def events_channel(topic: str) -> str:
 
 # --- namespaces the backup covers ------------------------------------------
 ALL_KEYS_PATTERN = f"{PREFIX}:*"
+
+
+# --- health (active health checks, alerts, housekeeping; owned by balancer/health) ---
+def health_backend(backend_id: str) -> str:
+    """HASH per backend: state (unknown|up|down), last_result, latency_ms, consecutive_successes,
+    consecutive_failures, last_transition_at, last_checked_at (+ passive ejection fields)."""
+    return platform("health", "backend", backend_id)
+
+
+def health_targets() -> str:
+    """HASH backend_id -> JSON {tenant_id, pool, address, check}: what the sweepers probe (synced from the table)."""
+    return platform("health", "targets")
+
+
+def health_due() -> str:
+    """ZSET backend_id -> epoch seconds the next check is due (a claimed one sits at its lease expiry)."""
+    return platform("health", "due")
+
+
+def health_claims() -> str:
+    """HASH backend_id -> JSON {token, due, worker}: the claim a sweeper holds on a backend's current round."""
+    return platform("health", "claims")
+
+
+def health_synced_version() -> str:
+    """STRING: the ``routing_version`` the targets were last synced from (compare-and-set by syncers)."""
+    return platform("health", "synced_version")
+
+
+def routing_health_version() -> str:
+    """INT bumped with every write to ``routing_health`` (proxies may poll it to cover a missed event)."""
+    return platform("routing", "health_version")
+
+
+# --- proxy (data plane; owned by balancer/proxy) -----------------------------
+def tls_certificates() -> str:
+    """HASH host (``api.example.com`` or ``*.example.com``) -> JSON {"cert": PEM chain, "key": PEM key}."""
+    return platform("tls", "certificates")
+
+
+def health_ejected() -> str:
+    """SET of backend ids whose passive ejection is currently mirrored into ``health_backend``."""
+    return platform("health", "ejected")
+
+
+# --- realtime hub ------------------------------------------------------------
+def hub_channel(channel: str, part: str) -> str:
+    """Keys of one hub channel share the hash tag {<channel>}: stream, meta, presence, idempotency."""
+    return f"{PREFIX}:hub:{{{channel}}}:{part}"
+
+
+def hub_pubsub(channel: str) -> str:
+    """The Redis pub/sub channel a hub channel's publications travel on."""
+    return f"{PREFIX}:hub:pub:{channel}"
