@@ -1,3 +1,9 @@
-"""WebSocket routes of every app (the realtime issue fills these in)."""
+"""WebSocket routes of every app."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from veloflux_site.realtime.consumers import HubConsumer
+
+websocket_urlpatterns: list = [
+    path("connection/websocket", HubConsumer.as_asgi()),
+]

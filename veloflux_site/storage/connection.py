@@ -68,6 +68,19 @@ def build_client(url: str) -> redis.Redis | RedisCluster:
     return redis.Redis(connection_pool=pool)
 
 
+def build_async_client(url: str):
+    """An asyncio client for long-lived subscriptions (hub broker, proxy watchers).
+
+    Standalone URLs only for now; Sentinel/Cluster pub/sub would use their asyncio classes.
+    """
+    import redis.asyncio as aioredis
+
+    options = _common_options()
+    options.pop("retry")
+    options["socket_timeout"] = None  # pub/sub reads block until a message arrives
+    return aioredis.from_url(url, **options)
+
+
 def get_redis() -> redis.Redis:
     """The shared client. Thread-safe; cheap after the first call."""
     global _client

@@ -1,0 +1,57 @@
+"""The real ASGI app under uvicorn, in a subprocess, against the test session's Redis."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.support.redis_server import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class AsgiServer:
+    def __init__(self, redis_url: str):
+        self.port = free_port()
+        self.redis_url = redis_url
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self) -> AsgiServer:
+        env = {**os.environ, "REDIS_URL": self.redis_url, "VF_LOG_LEVEL": "WARNING"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "veloflux_site.asgi:application", "--host", "127.0.0.1",
+             "--port", str(self.port), "--loop", "uvloop", "--http", "httptools", "--ws", "websockets",
+             "--no-access-log", "--log-level", "warning"],
+            cwd=ROOT, env=env,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("uvicorn exited during start")
+            try:
+                if httpx.get(f"{self.http_url}/health", timeout=0.5).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError("uvicorn did not answer /health within 30 s")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()

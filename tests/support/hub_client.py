@@ -1,0 +1,51 @@
+"""A minimal hub client over a real WebSocket (the `websockets` library)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+
+from websockets.asyncio.client import ClientConnection, connect
+
+
+class HubError(Exception):
+    def __init__(self, data: dict):
+        super().__init__(data.get("message"))
+        self.code = data.get("code")
+
+
+class HubClient:
+    def __init__(self, ws: ClientConnection):
+        self.ws = ws
+        self._ids = itertools.count(1)
+        self.pushes: list[dict] = []
+
+    @classmethod
+    async def open(cls, base_url: str, token: str | None = None) -> HubClient:
+        url = f"{base_url}/connection/websocket" + (f"?token={token}" if token else "")
+        return cls(await connect(url, origin="http://127.0.0.1"))
+
+    async def call(self, method: str, params: dict | None = None, timeout: float = 5.0) -> dict:
+        request_id = next(self._ids)
+        await self.ws.send(json.dumps({"id": request_id, "method": method, "params": params or {}}))
+        while True:
+            frame = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+            if frame.get("id") == request_id:
+                if frame["type"] == "error":
+                    raise HubError(frame["data"])
+                return frame["data"]
+            self.pushes.append(frame)
+
+    async def next_push(self, kind: str, timeout: float = 5.0) -> dict:
+        for index, frame in enumerate(self.pushes):
+            if frame["type"] == kind:
+                return self.pushes.pop(index)["data"]
+        while True:
+            frame = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+            if frame["type"] == kind:
+                return frame["data"]
+            self.pushes.append(frame)
+
+    async def close(self) -> None:
+        await self.ws.close()

@@ -1,0 +1,94 @@
+"""The hub's server API: publish, broadcast, presence, history (JWT or API key)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from veloflux_site.api.errors import ApiError
+from veloflux_site.api.views import ApiView
+from veloflux_site.realtime import hub
+from veloflux_site.realtime.permissions import Channel, ChannelError, can_publish, can_subscribe
+
+
+class PublishSerializer(serializers.Serializer):
+    channel = serializers.CharField(max_length=256)
+    data = serializers.JSONField()
+    idempotency_key = serializers.CharField(max_length=128, required=False)
+
+
+class BroadcastSerializer(serializers.Serializer):
+    channels = serializers.ListField(child=serializers.CharField(max_length=256), min_length=1, max_length=100)
+    data = serializers.JSONField()
+    idempotency_key = serializers.CharField(max_length=128, required=False)
+
+
+class ChannelQuerySerializer(serializers.Serializer):
+    channel = serializers.CharField(max_length=256)
+    limit = serializers.IntegerField(min_value=1, max_value=hub.HISTORY_SIZE, default=100)
+    since_offset = serializers.IntegerField(min_value=0, required=False)
+
+
+def _channel(name: str, field: str = "channel") -> Channel:
+    try:
+        return Channel.parse(name)
+    except ChannelError as exc:
+        raise ApiError(400, "validation_error", str(exc), {field: [str(exc)]})
+
+
+def _require_read(principal, channel: Channel) -> None:
+    # 404 for another tenant's channel, like every other cross-tenant access.
+    if not can_subscribe(principal, channel):
+        raise ApiError(404, "not_found", f"channel {channel.name!r} not found")
+
+
+def _require_publish(principal, channel: Channel) -> None:
+    _require_read(principal, channel)
+    if not can_publish(principal, channel):
+        raise ApiError(403, "permission_denied", f"Your role may not publish to {channel.name}.")
+
+
+def _publication(pub: hub.Publication) -> dict:
+    return {"channel": pub.channel, "offset": pub.offset, "epoch": pub.epoch, "duplicate": pub.duplicate}
+
+
+class PublishView(ApiView):
+    serializer_class = PublishSerializer
+
+    def post(self, request):
+        data = self.validated()
+        channel = _channel(data["channel"])
+        _require_publish(request.user, channel)
+        return Response(_publication(hub.publish(channel.name, data["data"], data.get("idempotency_key"))))
+
+
+class BroadcastView(ApiView):
+    serializer_class = BroadcastSerializer
+
+    def post(self, request):
+        data = self.validated()
+        channels = [_channel(name, "channels") for name in data["channels"]]
+        for channel in channels:  # all or nothing: check every channel before publishing to any
+            _require_publish(request.user, channel)
+        key = data.get("idempotency_key")
+        results = [_publication(hub.publish(c.name, data["data"], key)) for c in channels]
+        return Response({"results": results})
+
+
+class PresenceView(ApiView):
+    def get(self, request):
+        query = self.validated(ChannelQuerySerializer, data=request.query_params.dict())
+        channel = _channel(query["channel"])
+        _require_read(request.user, channel)
+        return Response({"channel": channel.name, "clients": hub.presence(channel.name),
+                         **hub.presence_stats(channel.name)})
+
+
+class HistoryView(ApiView):
+    def get(self, request):
+        query = self.validated(ChannelQuerySerializer, data=request.query_params.dict())
+        channel = _channel(query["channel"])
+        _require_read(request.user, channel)
+        offset, epoch = hub.stream_position(channel.name)
+        publications = hub.history(channel.name, query.get("since_offset"), query["limit"])
+        return Response({"channel": channel.name, "publications": publications, "offset": offset, "epoch": epoch})

@@ -1,0 +1,254 @@
+"""The channel hub WebSocket (``/connection/websocket``), in the manner of Centrifugo.
+
+Client → server frames: ``{"id": 1, "method": "subscribe", "params": {...}}``.
+Server → client frames use the one realtime envelope
+``{"type", "data", "timestamp"}`` (plus ``id`` on replies).
+
+Methods: connect {token?}, subscribe {channel, recover?, offset?, epoch?},
+unsubscribe {channel}, publish {channel, data, idempotency_key?},
+presence {channel}, presence_stats {channel}, history {channel, limit?, since_offset?}, ping.
+Pushes: ``publication`` {channel, offset, epoch, data}, ``join``/``leave`` {channel, info},
+``unsubscribe`` {channel, code, reason} (code 3001: fell behind — resubscribe with recover).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from datetime import UTC, datetime
+
+from asgiref.sync import sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from tenants.channels_auth import resolve_principal
+from veloflux_site.realtime import hub
+from veloflux_site.realtime.broker import Subscriber, get_broker
+from veloflux_site.realtime.permissions import Channel, ChannelError, can_publish, can_subscribe
+
+FELL_BEHIND = 3001
+PRESENCE_REFRESH_SECONDS = 25
+MAX_FRAME_BYTES = 64 * 1024
+MAX_SUBSCRIPTIONS = 256
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class CommandError(Exception):
+    def __init__(self, code: int, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+def _run(func, *args, **kwargs):
+    return sync_to_async(func, thread_sensitive=False)(*args, **kwargs)
+
+
+class HubConsumer(AsyncWebsocketConsumer):
+    async def connect(self):
+        self.principal = self.scope.get("principal")
+        self.client_id = secrets.token_hex(8)
+        self.connected = False
+        self.subscriptions: dict[str, Channel] = {}
+        self.lagging: set[str] = set()
+        self._last_offset: dict[str, int] = {}  # per channel: the last offset this client was sent
+        self.subscriber = Subscriber(on_lag=self._on_lag)
+        self.writer = asyncio.create_task(self._write_loop())
+        self.presence_task: asyncio.Task | None = None
+        await self.accept()
+
+    async def disconnect(self, code):
+        broker = get_broker()
+        for name in list(self.subscriptions):
+            await broker.unsubscribe(name, self.subscriber)
+            await self._leave(name)
+        self.subscriptions.clear()
+        for task in (self.writer, self.presence_task):
+            if task is not None:
+                task.cancel()
+
+    # --- frames -------------------------------------------------------------
+    async def send_envelope(self, kind: str, data, request_id=None) -> None:
+        frame = {"type": kind, "data": data, "timestamp": now_iso()}
+        if request_id is not None:
+            frame["id"] = request_id
+        await self.send(text_data=json.dumps(frame, separators=(",", ":")))
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if text_data is None or len(text_data) > MAX_FRAME_BYTES:
+            await self.send_envelope("error", {"code": 100, "message": "send JSON text frames up to 64 KiB"})
+            return
+        try:
+            frame = json.loads(text_data)
+            if not isinstance(frame, dict):
+                raise ValueError
+        except ValueError:
+            await self.send_envelope("error", {"code": 100, "message": "frames must be JSON objects"})
+            return
+        request_id, method = frame.get("id"), frame.get("method")
+        params = frame.get("params") or {}
+        handler = getattr(self, f"cmd_{method}", None) if isinstance(method, str) else None
+        try:
+            if handler is None:
+                raise CommandError(104, f"unknown method {method!r}")
+            if not isinstance(params, dict):
+                raise CommandError(100, "params must be an object")
+            if method not in ("connect", "ping") and not self.connected:
+                raise CommandError(101, "send connect first")
+            result = await handler(params)
+        except CommandError as exc:
+            await self.send_envelope("error", {"code": exc.code, "message": str(exc)}, request_id)
+            return
+        await self.send_envelope(method, result, request_id)
+
+    # --- commands -----------------------------------------------------------
+    async def cmd_ping(self, params: dict) -> dict:
+        return {}
+
+    async def cmd_connect(self, params: dict) -> dict:
+        token = params.get("token")
+        if token:
+            self.principal = await _run(resolve_principal, f"token={token}".encode(), [])
+        if self.principal is None or not self.principal.is_authenticated:
+            raise CommandError(109, "unauthorized: connect with a valid JWT (params.token) or a session")
+        self.connected = True
+        if self.presence_task is None:
+            self.presence_task = asyncio.create_task(self._refresh_presence())
+        return {"client": self.client_id, "user": self._user_label(), "tenant_id": self.principal.tenant_id}
+
+    def _channel(self, params: dict) -> Channel:
+        try:
+            return Channel.parse(params.get("channel"))
+        except ChannelError as exc:
+            raise CommandError(102, str(exc))
+
+    def _readable(self, params: dict) -> Channel:
+        channel = self._channel(params)
+        if not can_subscribe(self.principal, channel):
+            raise CommandError(103, f"permission denied for channel {channel.name}")
+        return channel
+
+    async def cmd_subscribe(self, params: dict) -> dict:
+        channel = self._readable(params)
+        if channel.name in self.subscriptions:
+            raise CommandError(105, f"already subscribed to {channel.name}")
+        if len(self.subscriptions) >= MAX_SUBSCRIPTIONS:
+            raise CommandError(106, f"at most {MAX_SUBSCRIPTIONS} subscriptions per connection")
+        # Subscribe before reading the position so nothing published in between is lost;
+        # the writer drops duplicates by offset.
+        self.subscriptions[channel.name] = channel
+        self.lagging.discard(channel.name)
+        await get_broker().subscribe(channel.name, self.subscriber)
+        result: dict = {"channel": channel.name}
+        if params.get("recover"):
+            try:
+                offset = int(params.get("offset", 0))
+            except (TypeError, ValueError):
+                raise CommandError(100, "offset must be a whole number")
+            recovery = await _run(hub.recover, channel.name, offset, str(params.get("epoch", "")))
+            result.update(recovered=recovery.recovered, publications=recovery.publications,
+                          offset=recovery.offset, epoch=recovery.epoch)
+        else:
+            offset, epoch = await _run(hub.stream_position, channel.name)
+            result.update(offset=offset, epoch=epoch)
+        self._last_offset[channel.name] = result["offset"]
+        await self._join(channel.name)
+        return result
+
+    async def cmd_unsubscribe(self, params: dict) -> dict:
+        channel = self._channel(params)
+        if self.subscriptions.pop(channel.name, None) is None:
+            raise CommandError(107, f"not subscribed to {channel.name}")
+        await get_broker().unsubscribe(channel.name, self.subscriber)
+        await self._leave(channel.name)
+        return {"channel": channel.name}
+
+    async def cmd_publish(self, params: dict) -> dict:
+        channel = self._channel(params)
+        if not can_publish(self.principal, channel):
+            raise CommandError(103, f"permission denied: you may not publish to {channel.name}")
+        if "data" not in params:
+            raise CommandError(100, "publish needs params.data")
+        key = params.get("idempotency_key")
+        if key is not None and (not isinstance(key, str) or not 0 < len(key) <= 128):
+            raise CommandError(100, "idempotency_key must be a string of 1..128 characters")
+        publication = await _run(hub.publish, channel.name, params["data"], key)
+        return {"channel": channel.name, "offset": publication.offset, "epoch": publication.epoch,
+                "duplicate": publication.duplicate}
+
+    async def cmd_presence(self, params: dict) -> dict:
+        channel = self._readable(params)
+        return {"channel": channel.name, "clients": await _run(hub.presence, channel.name)}
+
+    async def cmd_presence_stats(self, params: dict) -> dict:
+        channel = self._readable(params)
+        return {"channel": channel.name, **await _run(hub.presence_stats, channel.name)}
+
+    async def cmd_history(self, params: dict) -> dict:
+        channel = self._readable(params)
+        try:
+            limit = max(1, min(int(params.get("limit", 100)), hub.HISTORY_SIZE))
+            since = params.get("since_offset")
+            since = None if since is None else int(since)
+        except (TypeError, ValueError):
+            raise CommandError(100, "limit and since_offset must be whole numbers")
+        publications = await _run(hub.history, channel.name, since, limit)
+        offset, epoch = await _run(hub.stream_position, channel.name)
+        return {"channel": channel.name, "publications": publications, "offset": offset, "epoch": epoch}
+
+    # --- delivery -------------------------------------------------------------
+    def _on_lag(self, channel: str) -> None:
+        self.lagging.add(channel)
+
+    async def _write_loop(self) -> None:
+        while True:
+            channel, message = await self.subscriber.queue.get()
+            if channel in self.lagging:
+                await self._drop_lagging(channel)
+                continue
+            if channel not in self.subscriptions:
+                continue
+            if "offset" in message:
+                if message["offset"] <= self._last_offset.get(channel, 0):
+                    continue  # already delivered through recovery
+                self._last_offset[channel] = message["offset"]
+                await self.send_envelope("publication", message)
+            elif "join" in message or "leave" in message:
+                kind = "join" if "join" in message else "leave"
+                if message[kind].get("client") != self.client_id:  # no echo of one's own presence
+                    await self.send_envelope(kind, {"channel": channel, "info": message[kind]})
+
+    async def _drop_lagging(self, channel: str) -> None:
+        if self.subscriptions.pop(channel, None) is None:
+            return
+        await get_broker().unsubscribe(channel, self.subscriber)
+        self.lagging.discard(channel)
+        await self.send_envelope("unsubscribe", {
+            "channel": channel, "code": FELL_BEHIND,
+            "reason": "fell behind; subscribe again with recover=true and your last offset and epoch",
+            "offset": self._last_offset.get(channel, 0)})
+
+    # --- presence -------------------------------------------------------------
+    def _user_label(self) -> str:
+        return self.principal.actor_id if self.principal is not None else "anonymous"
+
+    def _presence_info(self) -> dict:
+        return {"client": self.client_id, "user": self._user_label()}
+
+    async def _join(self, channel: str) -> None:
+        info = self._presence_info()
+        await _run(hub.presence_join, channel, self.client_id, info)
+        await _run(hub.announce, channel, "join", info)
+
+    async def _leave(self, channel: str) -> None:
+        await _run(hub.presence_leave, channel, self.client_id)
+        await _run(hub.announce, channel, "leave", self._presence_info())
+
+    async def _refresh_presence(self) -> None:
+        while True:
+            await asyncio.sleep(PRESENCE_REFRESH_SECONDS)
+            for channel in list(self.subscriptions):
+                await _run(hub.presence_join, channel, self.client_id, self._presence_info())
+
