@@ -7,6 +7,7 @@ from veloflux_site import health
 api_patterns = [
     path("", include("tenants.api.urls")),
     path("", include("balancer.api.urls")),
+    path("", include("cluster.api.urls")),
     path("", include("veloflux_site.realtime.urls")),
     path("status/health", health.readiness, name="readiness"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
