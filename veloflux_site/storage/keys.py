@@ -227,11 +227,6 @@ def backend_metrics(tenant_id: str, backend_id: str) -> str:
     return tenant(tenant_id, "metrics", "backend", backend_id)
 
 
-def backend_health_detail(backend_id: str) -> str:
-    """HASH the health checker may write: state, last_result, latency_ms, consecutive_*, last_*_at."""
-    return platform("health", "backend", backend_id)
-
-
 # --- pub/sub channels --------------------------------------------------------
 def events_channel(topic: str) -> str:
     """Pub/sub wake-ups: ``routing``, ``health``, ``tenants``, ``alerts``... (state is re-read from keys)."""

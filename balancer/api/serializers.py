@@ -1,0 +1,97 @@
+"""API shapes of pools, backends and routes.
+
+Input is validated by ``balancer.validation`` (shared with bulk and import, so every path
+gives the same messages); the DRF serializers here describe the bodies for the browsable
+API and the OpenAPI schema. The ``*_payload`` functions shape records for responses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from balancer.models import ALGORITHMS, BACKEND_STATES, Backend, Pool, Route
+
+
+class HealthCheckSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["http", "tcp"], required=False)
+    method = serializers.CharField(required=False)
+    path = serializers.CharField(required=False)
+    interval = serializers.CharField(required=False, help_text='"5s", "500ms" or seconds')
+    timeout = serializers.CharField(required=False, help_text="shorter than interval")
+    expected_status = serializers.JSONField(required=False, help_text="200 or [200, 204]")
+    rise = serializers.IntegerField(required=False, min_value=1)
+    fall = serializers.IntegerField(required=False, min_value=1)
+
+
+class PoolSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    algorithm = serializers.ChoiceField(choices=ALGORITHMS, default="round_robin")
+    sticky_sessions = serializers.BooleanField(default=False)
+    health_check = HealthCheckSerializer(required=False, allow_null=True)
+    version = serializers.IntegerField(required=False, help_text="on PUT: the version you read (409 if stale)")
+
+
+class BackendSerializer(serializers.Serializer):
+    address = serializers.CharField(help_text='"host:port"')
+    pool = serializers.CharField()
+    weight = serializers.IntegerField(min_value=1, max_value=1000, default=100)
+    region = serializers.CharField(required=False, allow_null=True)
+    enabled = serializers.BooleanField(default=True)
+    state = serializers.ChoiceField(choices=BACKEND_STATES, default="active")
+    health_check = HealthCheckSerializer(required=False, allow_null=True)
+    version = serializers.IntegerField(required=False)
+
+
+class RouteSerializer(serializers.Serializer):
+    host = serializers.CharField(help_text="api.example.com or *.example.com")
+    path_prefix = serializers.CharField(default="/")
+    pool = serializers.CharField()
+    max_body_bytes = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    version = serializers.IntegerField(required=False)
+
+
+class BulkSerializer(serializers.Serializer):
+    operations = serializers.JSONField(help_text='[{"op": "create|update|delete", "type": "pool|backend|route", '
+                                                 '"id"?, "data"?, "version"?, "force"?}]')
+
+
+class ConfigDocumentSerializer(serializers.Serializer):
+    global_ = serializers.JSONField(required=False, source="global")
+    pools = serializers.JSONField(required=False)
+    routes = serializers.JSONField(required=False)
+
+
+class BackupSerializer(serializers.Serializer):
+    backup = serializers.JSONField(help_text="the document GET /api/backup/create returned")
+
+
+def pool_payload(pool: Pool, backend_count: int | None = None, route_count: int | None = None) -> dict[str, Any]:
+    data = pool.public_dict()
+    if backend_count is not None:
+        data["backend_count"] = backend_count
+    if route_count is not None:
+        data["route_count"] = route_count
+    return data
+
+
+def backend_payload(backend: Backend, healthy: bool | None, health: dict | None = None,
+                    detail: bool = False) -> dict[str, Any]:
+    data = backend.public_dict()
+    data["healthy"] = healthy
+    if detail:
+        data["health"] = health
+    return data
+
+
+def route_payload(route: Route) -> dict[str, Any]:
+    return route.public_dict()
+
+
+def record_payload(record: Any, health: dict[str, bool | None] | None = None) -> dict[str, Any]:
+    if isinstance(record, Backend):
+        return backend_payload(record, (health or {}).get(record.id))
+    if isinstance(record, Pool):
+        return pool_payload(record)
+    return route_payload(record)

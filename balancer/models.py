@@ -1,0 +1,75 @@
+"""Record types of the load balancer: pools, backends, routes (plain dataclasses stored as JSON)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from veloflux_site.storage.records import Record, new_id
+
+ALGORITHMS: tuple[str, ...] = (
+    "round_robin",
+    "weighted_round_robin",
+    "least_conn",
+    "ip_hash",
+    "random",
+    "least_latency",
+    "adaptive",
+    "geo_proximity",
+)
+BACKEND_STATES: tuple[str, ...] = ("active", "draining", "disabled")
+HEALTH_CHECK_TYPES: tuple[str, ...] = ("http", "tcp")
+HEALTH_CHECK_METHODS: tuple[str, ...] = ("GET", "HEAD", "OPTIONS", "POST")
+
+# The platform's health-check defaults; a pool's and a backend's own values override them.
+PLATFORM_HEALTH_CHECK: dict[str, Any] = {
+    "type": "http",
+    "method": "GET",
+    "path": "/health",
+    "interval": 5.0,
+    "timeout": 2.0,
+    "expected_status": [200],
+    "rise": 2,
+    "fall": 3,
+}
+DEFAULT_WEIGHT = 100
+
+
+@dataclass(kw_only=True)
+class Pool(Record):
+    """A named group of backends; the name is the pool's id (unique in its tenant)."""
+
+    name: str
+    algorithm: str = "round_robin"
+    sticky_sessions: bool = False
+    health_check: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        self.id = self.name
+
+
+@dataclass(kw_only=True)
+class Backend(Record):
+    id: str = field(default_factory=lambda: new_id("be_"))
+    pool: str
+    address: str
+    weight: int = DEFAULT_WEIGHT
+    region: str | None = None
+    enabled: bool = True
+    state: str = "active"
+    health_check: dict[str, Any] | None = None
+
+
+@dataclass(kw_only=True)
+class Route(Record):
+    id: str = field(default_factory=lambda: new_id("rt_"))
+    host: str
+    path_prefix: str = "/"
+    pool: str
+    max_body_bytes: int | None = None
+
+
+# The fields a client may set on each kind (everything else is managed by us).
+POOL_FIELDS = ("name", "algorithm", "sticky_sessions", "health_check")
+BACKEND_FIELDS = ("pool", "address", "weight", "region", "enabled", "state", "health_check")
+ROUTE_FIELDS = ("host", "path_prefix", "pool", "max_body_bytes")

@@ -1,0 +1,298 @@
+"""Business rules of the load balancer control plane.
+
+Every change follows one path, ``apply_change``: load the tenant's snapshot,
+apply operations to a ``Workspace`` (validation and cross-object rules), then
+``commit`` the difference in ONE atomic write together with the route host
+claims, the audit entries, the tenant's config version and history, the
+compiled routing fragment, the routing version bump and the change event.
+A concurrent writer makes the write retry from a fresh snapshot, so the result
+always equals some serial order.
+
+Public entry points for other apps: ``purge_tenant`` (tenant deletion) and
+``ensure_demo_setup`` (demo bootstrap).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from balancer.config_document import build_document
+from balancer.models import Backend, Pool, Route
+from balancer.snapshot import ROUTING_RACE, build_fragment, read_fragment, stage_routing_change
+from balancer.store import BackendStore, PoolStore, RouteStore, Snapshot, load_snapshot
+from balancer.workspace import Change, ItemError, Workspace
+from tenants.audit import Actor, stage_audit
+from tenants.store import TenantStore
+from veloflux_site.storage import keys
+from veloflux_site.storage.atomic import AtomicWrite
+from veloflux_site.storage.connection import get_redis
+from veloflux_site.storage.errors import Conflict, StaleVersion
+from veloflux_site.storage.records import utcnow
+
+T = TypeVar("T")
+HISTORY_KEPT = 50
+MAX_ATTEMPTS = 60
+IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000
+IDEMPOTENCY_RACE = "an identical request with this Idempotency-Key is being applied"
+
+
+@dataclass
+class Committed:
+    """What a successful commit wrote."""
+
+    config_version: int
+    routing_version: int
+    changes: list[Change] = field(default_factory=list)
+
+
+@dataclass
+class Stored:
+    """An idempotent request's answer to store with the change: (status, body)."""
+
+    key_hash: str
+    fingerprint: str
+    build: Callable[[Any, Committed], tuple[int, Any]]
+
+
+def _stores(tenant_id: str, client) -> dict[str, Any]:
+    return {"pool": PoolStore(tenant_id, client), "backend": BackendStore(tenant_id, client),
+            "route": RouteStore(tenant_id, client)}
+
+
+def _stage_claims(batch: AtomicWrite, snapshot: Snapshot, work: Workspace) -> None:
+    """Route host claims are global: take new ones (must be free), move or free our own."""
+    before = {(r.host, r.path_prefix): r.id for r in snapshot.routes.values()}
+    after = {(r.host, r.path_prefix): r.id for r in work.routes.values()}
+    for (host, prefix), route_id in sorted(after.items()):
+        claim = keys.route_claim(host, prefix)
+        if (host, prefix) not in before:
+            batch.require_absent(claim, f"{host}{prefix} is already routed by another tenant; hosts are global, "
+                                        "so pick another host or path prefix", "host")
+            batch.set(claim, route_id)
+        elif before[(host, prefix)] != route_id:
+            batch.set(claim, route_id)
+    for host, prefix in sorted(before.keys() - after.keys()):
+        batch.delete(keys.route_claim(host, prefix))
+
+
+def _stage_records(batch: AtomicWrite, work: Workspace, changes: list[Change], actor: Actor, client) -> None:
+    stores = _stores(work.tenant_id, client)
+    for change in changes:
+        store = stores[change.kind]
+        if change.op == "create":
+            store.stage_create(batch, change.after)
+        elif change.op == "update":
+            store.stage_update(batch, change.before, change.after)
+        else:
+            store.stage_delete(batch, change.before)
+        before = change.before.to_dict() if change.before else None
+        after = change.after.to_dict() if change.after else None
+        stage_audit(batch, work.tenant_id, actor, f"{change.kind}.{change.op}", change.kind, change.object_id,
+                    before, after)
+
+
+def commit(work: Workspace, actor: Actor, action: str, *, client=None, stored: Stored | None = None,
+           result: Any = None, force: bool = False) -> Committed | None:
+    """Write the workspace's difference atomically. ``None`` when there was nothing to write.
+
+    ``force`` writes the fragment and bumps the versions even with no object change (reload).
+    Raises Conflict(ROUTING_RACE) when another write got in first: the caller retries.
+    """
+    client = client or get_redis()
+    snapshot = work.snapshot
+    changes = work.changes()
+    if not changes and not work.global_changed and not force:
+        return None
+    work.check_limits()
+    tenant = TenantStore(client).get(work.tenant_id)
+    config_changed = bool(changes) or work.global_changed
+    config_version = snapshot.config_version + (1 if config_changed else 0)
+    batch = AtomicWrite()
+    fragment = build_fragment(work.tenant_id, active=tenant.active, config_version=config_version,
+                              pools=work.pools, backends=work.backends, routes=work.routes,
+                              global_settings=work.global_settings)
+    routing_version = stage_routing_change(batch, work.tenant_id, snapshot.routing_version, fragment)
+    committed = Committed(config_version, routing_version, changes)
+    if stored is not None:
+        status, body = stored.build(result, committed)
+        idem_key = keys.balancer_idempotency(work.tenant_id, stored.key_hash)
+        batch.require_absent(idem_key, IDEMPOTENCY_RACE)
+        batch.set(idem_key, json.dumps({"fingerprint": stored.fingerprint, "status": status, "body": body},
+                                       separators=(",", ":"), default=str), ttl_ms=IDEMPOTENCY_TTL_MS)
+    _stage_claims(batch, snapshot, work)
+    _stage_records(batch, work, changes, actor, client)
+    if work.global_changed:
+        stage_audit(batch, work.tenant_id, actor, "config.global", "config", work.tenant_id,
+                    {"global": snapshot.global_settings}, {"global": work.global_settings})
+    if config_changed:
+        now = utcnow()
+        batch.set(keys.balancer_config_state(work.tenant_id), json.dumps(
+            {"version": config_version, "config_version": config_version, "global": work.global_settings,
+             "updated_at": now}, separators=(",", ":")))
+        history = keys.balancer_config_history(work.tenant_id)
+        batch.hset(history, str(config_version), json.dumps({
+            "version": config_version, "created_at": now, "actor": actor.label, "actor_id": actor.id,
+            "action": action, "changes": len(changes) + (1 if work.global_changed else 0),
+            "document": build_document(work),
+        }, separators=(",", ":")))
+        if config_version > HISTORY_KEPT:
+            batch.hdel(history, str(config_version - HISTORY_KEPT))
+    batch.execute(client)
+    return committed
+
+
+def _is_race(exc: Conflict) -> bool:
+    return str(exc) == ROUTING_RACE
+
+
+def tenant_limits(tenant_id: str) -> dict[str, int]:
+    return TenantStore().get(tenant_id).limits
+
+
+def retry_on_race(attempt_once: Callable[[], T]) -> T:
+    """Run ``attempt_once`` again from fresh reads while another routing write got in first."""
+    for attempt in range(MAX_ATTEMPTS):
+        try:
+            return attempt_once()
+        except Conflict as exc:
+            if not _is_race(exc) or attempt == MAX_ATTEMPTS - 1:
+                raise
+            time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
+    raise StaleVersion(ROUTING_RACE)  # pragma: no cover - the loop returns or raises
+
+
+def apply_change(tenant_id: str, actor: Actor, action: str, mutate: Callable[[Workspace], T], *,
+                 stored: Stored | None = None, force: bool = False) -> tuple[T, Committed | None]:
+    """Load, mutate, commit; retried from a fresh snapshot while other writers win the race."""
+    client = get_redis()
+    limits = tenant_limits(tenant_id)
+
+    def attempt_once() -> tuple[T, Committed | None]:
+        work = Workspace.from_snapshot(load_snapshot(tenant_id, client), limits)
+        result = mutate(work)
+        return result, commit(work, actor, action, client=client, stored=stored, result=result, force=force)
+
+    return retry_on_race(attempt_once)
+
+
+# --- single-object operations (the REST endpoints) ------------------------------------------
+def create_object(tenant_id: str, actor: Actor, kind: str, data: Any) -> Pool | Backend | Route:
+    method = f"create_{kind}"
+    obj, _ = apply_change(tenant_id, actor, f"{kind}.create", lambda w: getattr(w, method)(data))
+    return obj
+
+
+def update_object(tenant_id: str, actor: Actor, kind: str, object_id: str, data: Any,
+                  version: Any = None) -> Pool | Backend | Route:
+    method = f"update_{kind}"
+    obj, _ = apply_change(tenant_id, actor, f"{kind}.update", lambda w: getattr(w, method)(object_id, data, version))
+    return obj
+
+
+def delete_object(tenant_id: str, actor: Actor, kind: str, object_id: str, version: Any = None,
+                  force: bool = False) -> Any:
+    if kind == "pool":
+        removed, _ = apply_change(tenant_id, actor, "pool.delete", lambda w: w.delete_pool(object_id, force, version))
+        return removed
+    method = f"delete_{kind}"
+    removed, _ = apply_change(tenant_id, actor, f"{kind}.delete", lambda w: getattr(w, method)(object_id, version))
+    return removed
+
+
+def reload_routing(tenant_id: str, actor: Actor) -> Committed:
+    """Recompile the tenant's fragment (e.g. after the tenant was suspended), bump the routing version
+    and wake every proxy. The tenant's configuration itself does not change."""
+    _, committed = apply_change(tenant_id, actor, "reload", lambda work: None, force=True)
+    batch = AtomicWrite()
+    stage_audit(batch, tenant_id, actor, "config.reload", "config", tenant_id, None, None)
+    batch.execute(get_redis())
+    return committed  # type: ignore[return-value]
+
+
+# --- for other apps -------------------------------------------------------------------------
+def purge_tenant(tenant_id: str) -> int:
+    """Remove a deleted tenant from the data plane: its routing fragment and its route host claims,
+    bump the routing version and publish the change. Safe before or after the tenant's keys are
+    deleted, and safe to call twice. Returns the new routing version."""
+    client = get_redis()
+
+    def attempt_once() -> int:
+        version = int(client.get(keys.routing_version()) or 0)
+        routes = {(r.host, r.path_prefix, r.id) for r in RouteStore(tenant_id, client).all()}
+        fragment = read_fragment(tenant_id, client) or {}
+        routes |= {(r["host"], r["path_prefix"], r["id"]) for r in fragment.get("routes", [])}
+        claims = sorted((keys.route_claim(host, prefix), route_id) for host, prefix, route_id in routes)
+        owners = client.mget([claim for claim, _ in claims]) if claims else []
+        batch = AtomicWrite()
+        new_version = stage_routing_change(batch, tenant_id, version, None)
+        for (claim, route_id), owner in zip(claims, owners, strict=True):
+            if owner == route_id:
+                batch.delete(claim)
+        batch.execute(client)
+        return new_version
+
+    return retry_on_race(attempt_once)
+
+
+def ensure_demo_setup(tenant_id: str, *, host: str, backend_addresses: list[str], pool_name: str = "demo",
+                      algorithm: str = "round_robin", path_prefix: str = "/",
+                      health_check: dict | None = None, actor: Actor | None = None) -> dict[str, Any]:
+    """Create (once) a pool with backends and a route for a tenant, e.g. for a demo bootstrap.
+
+    Idempotent: objects that already exist (pool by name, backend by address, route by host and
+    prefix) are kept as they are. Raises ItemError or LimitExceeded on bad input.
+    Returns {"pool": Pool, "backends": [Backend], "route": Route, "config_version": int}.
+    """
+    actor = actor or Actor.system()
+
+    def build(work: Workspace) -> dict[str, Any]:
+        if pool_name not in work.pools:
+            pool_data: dict[str, Any] = {"name": pool_name, "algorithm": algorithm}
+            if health_check is not None:
+                pool_data["health_check"] = health_check
+            work.create_pool(pool_data)
+        existing = {b.address: b for b in work.backends_of(pool_name)}
+        backends = []
+        for address in backend_addresses:
+            found = next((b for a, b in existing.items() if a == address), None)
+            backends.append(found or work.create_backend({"pool": pool_name, "address": address}))
+        route = next((r for r in work.routes.values() if (r.host, r.path_prefix) == (host.lower(), path_prefix)),
+                     None) or work.create_route({"host": host, "path_prefix": path_prefix, "pool": pool_name})
+        return {"pool": work.pools[pool_name], "backends": backends, "route": route}
+
+    result, committed = apply_change(tenant_id, actor, "demo.setup", build)
+    result["config_version"] = committed.config_version if committed else load_snapshot(tenant_id).config_version
+    return result
+
+
+def idempotency_key_hash(raw_key: str) -> str:
+    return hashlib.sha256(raw_key.encode()).hexdigest()[:32]
+
+
+def stored_answer(tenant_id: str, key_hash: str) -> dict | None:
+    raw = get_redis().get(keys.balancer_idempotency(tenant_id, key_hash))
+    return json.loads(raw) if raw else None
+
+
+def is_idempotency_race(exc: Conflict) -> bool:
+    return str(exc) == IDEMPOTENCY_RACE
+
+
+__all__ = [
+    "Committed",
+    "ItemError",
+    "apply_change",
+    "commit",
+    "create_object",
+    "delete_object",
+    "ensure_demo_setup",
+    "purge_tenant",
+    "reload_routing",
+    "update_object",
+]
