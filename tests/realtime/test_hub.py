@@ -20,9 +20,9 @@ async def connected(server, actor) -> HubClient:
     return client
 
 
-def test_it_refuses_commands_before_connect(asgi_server, owner):
+def test_it_refuses_commands_before_connect_when_the_handshake_carried_no_credentials(asgi_server, owner):
     async def scenario():
-        client = await HubClient.open(asgi_server.ws_url, owner.token)
+        client = await HubClient.open(asgi_server.ws_url)
         with pytest.raises(HubError) as error:
             await client.call("subscribe", {"channel": f"tenant:{owner.tenant_id}:news"})
         await client.close()
@@ -61,7 +61,7 @@ def test_it_delivers_a_publication_to_every_subscriber(asgi_server, owner, membe
             await listener.call("subscribe", {"channel": channel})
         publisher = await connected(asgi_server, member)
         reply = await publisher.call("publish", {"channel": channel, "data": {"text": "hello"}})
-        received = [await listener.next_push("publication") for listener in listeners]
+        received = [await listener.next_frame("publication") for listener in listeners]
         for client in [*listeners, publisher]:
             await client.close()
         return reply, received
@@ -69,7 +69,25 @@ def test_it_delivers_a_publication_to_every_subscriber(asgi_server, owner, membe
     reply, received = run(scenario())
     assert reply["offset"] == 1
     assert [r["data"] for r in received] == [{"text": "hello"}, {"text": "hello"}]
-    assert all(r["offset"] == 1 and r["channel"] == channel for r in received)
+    assert all(r["offset"] == 1 and r["channel"] == channel and r["epoch"] for r in received)
+
+
+def test_it_serves_the_existing_veloflux_client_protocol(asgi_server, owner):
+    """Seed 002's client: token in the URL, subscribe at once, payload at frame.data."""
+    channel = f"tenant:{owner.tenant_id}:deployments"
+
+    async def scenario():
+        client = await HubClient.open(asgi_server.ws_url, owner.token)
+        await client.call("subscribe", {"channel": channel})
+        hub.publish(channel, {"type": "deployment_start", "data": {"status": "starting"}})
+        frame = await client.next_frame("publication")
+        await client.close()
+        return frame
+
+    frame = run(scenario())
+    assert frame["data"]["type"] == "deployment_start"
+    assert frame["data"]["data"]["status"] == "starting"
+    assert set(frame) >= {"type", "data", "timestamp"}
 
 
 @pytest.mark.parametrize("channel_for, actor_name, method, code", [
@@ -103,7 +121,7 @@ def test_it_lets_each_namespace_be_used_by_its_rightful_users(asgi_server, owner
         await admin.call("subscribe", {"channel": "admin:events"})
         await admin.call("publish", {"channel": f"user:{owner.id}", "data": {"notice": 1}})
         await admin.call("publish", {"channel": "admin:events", "data": {"notice": 2}})
-        got = (await own.next_push("publication"))["data"], (await admin.next_push("publication"))["data"]
+        got = await own.next_push("publication"), await admin.next_push("publication")
         await own.close()
         await admin.close()
         return got
@@ -130,7 +148,7 @@ def test_it_recovers_exactly_what_a_client_missed(asgi_server, owner):
         result = await client.call("subscribe", {"channel": channel, "recover": True,
                                                  "offset": position["offset"], "epoch": position["epoch"]})
         hub.publish(channel, {"n": 4})
-        live = await client.next_push("publication")
+        live = await client.next_frame("publication")
         await client.close()
         return result, live
 

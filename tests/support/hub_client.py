@@ -37,15 +37,19 @@ class HubClient:
                 return frame["data"]
             self.pushes.append(frame)
 
-    async def next_push(self, kind: str, timeout: float = 5.0) -> dict:
+    async def next_frame(self, kind: str, timeout: float = 5.0) -> dict:
+        """The next whole frame of this type (pushes that came first are kept)."""
         for index, frame in enumerate(self.pushes):
             if frame["type"] == kind:
-                return self.pushes.pop(index)["data"]
+                return self.pushes.pop(index)
         while True:
             frame = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
             if frame["type"] == kind:
-                return frame["data"]
+                return frame
             self.pushes.append(frame)
+
+    async def next_push(self, kind: str, timeout: float = 5.0) -> dict:
+        return (await self.next_frame(kind, timeout))["data"]
 
     async def close(self) -> None:
         await self.ws.close()

@@ -7,7 +7,8 @@ Server → client frames use the one realtime envelope
 Methods: connect {token?}, subscribe {channel, recover?, offset?, epoch?},
 unsubscribe {channel}, publish {channel, data, idempotency_key?},
 presence {channel}, presence_stats {channel}, history {channel, limit?, since_offset?}, ping.
-Pushes: ``publication`` {channel, offset, epoch, data}, ``join``/``leave`` {channel, info},
+Pushes: ``publication`` (``data`` is the published payload; ``channel``, ``offset``,
+``epoch`` sit beside it), ``join``/``leave`` {channel, info},
 ``unsubscribe`` {channel, code, reason} (code 3001: fell behind — resubscribe with recover).
 """
 
@@ -50,7 +51,9 @@ class HubConsumer(AsyncWebsocketConsumer):
     async def connect(self):
         self.principal = self.scope.get("principal")
         self.client_id = secrets.token_hex(8)
-        self.connected = False
+        # A JWT/API key/session presented at the handshake counts as connect (existing
+        # VeloFlux clients subscribe straight away); otherwise `connect` must come first.
+        self.connected = bool(self.principal is not None and self.principal.is_authenticated)
         self.subscriptions: dict[str, Channel] = {}
         self.lagging: set[str] = set()
         self._last_offset: dict[str, int] = {}  # per channel: the last offset this client was sent
@@ -70,8 +73,8 @@ class HubConsumer(AsyncWebsocketConsumer):
                 task.cancel()
 
     # --- frames -------------------------------------------------------------
-    async def send_envelope(self, kind: str, data, request_id=None) -> None:
-        frame = {"type": kind, "data": data, "timestamp": now_iso()}
+    async def send_envelope(self, kind: str, data, request_id=None, **extra) -> None:
+        frame = {"type": kind, "data": data, "timestamp": now_iso(), **extra}
         if request_id is not None:
             frame["id"] = request_id
         await self.send(text_data=json.dumps(frame, separators=(",", ":")))
@@ -214,7 +217,8 @@ class HubConsumer(AsyncWebsocketConsumer):
                 if message["offset"] <= self._last_offset.get(channel, 0):
                     continue  # already delivered through recovery
                 self._last_offset[channel] = message["offset"]
-                await self.send_envelope("publication", message)
+                await self.send_envelope("publication", message["data"], channel=channel,
+                                         offset=message["offset"], epoch=message["epoch"])
             elif "join" in message or "leave" in message:
                 kind = "join" if "join" in message else "leave"
                 if message[kind].get("client") != self.client_id:  # no echo of one's own presence
