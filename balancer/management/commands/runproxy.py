@@ -1,0 +1,60 @@
+"""``python manage.py runproxy``: the VeloFlux data plane (uvloop + httptools, SO_REUSEPORT workers)."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from balancer.proxy.settings import ProxySettings, parse_networks
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name) or default
+
+
+class Command(BaseCommand):
+    help = "Run the VeloFlux proxy (data plane) reading its routing table from Redis."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--host", default=_env("VF_PROXY_HOST", "0.0.0.0"))
+        parser.add_argument("--port", type=int, default=int(_env("VF_PROXY_PORT", "8080")))
+        parser.add_argument("--https-port", type=int, default=int(_env("VF_PROXY_HTTPS_PORT", "0")),
+                            help="HTTPS listener with per-host certificates chosen by SNI (0 = off)")
+        parser.add_argument("--admin-port", type=int, default=int(_env("VF_PROXY_ADMIN_PORT", "9180")),
+                            help="admin endpoint (/status, /metrics); worker i listens on admin-port + i (0 = off)")
+        parser.add_argument("--workers", type=int, default=int(_env("VF_PROXY_WORKERS", str(os.cpu_count() or 1))))
+        parser.add_argument("--header-timeout", type=float, default=float(_env("VF_PROXY_HEADER_TIMEOUT", "10")))
+        parser.add_argument("--idle-timeout", type=float, default=float(_env("VF_PROXY_IDLE_TIMEOUT", "60")))
+        parser.add_argument("--connect-timeout", type=float, default=float(_env("VF_PROXY_CONNECT_TIMEOUT", "3")))
+        parser.add_argument("--upstream-timeout", type=float,
+                            default=float(_env("VF_PROXY_UPSTREAM_TIMEOUT", "60")))
+        parser.add_argument("--max-header-bytes", type=int,
+                            default=int(_env("VF_PROXY_MAX_HEADER_BYTES", "16384")))
+        parser.add_argument("--trusted-proxies", default=_env("VF_PROXY_TRUSTED_PROXIES", ""),
+                            help="comma-separated networks whose X-Forwarded-For/-Proto are kept")
+        parser.add_argument("--eject-after", type=int, default=int(_env("VF_PROXY_EJECT_AFTER", "5")))
+        parser.add_argument("--eject-base", type=float, default=float(_env("VF_PROXY_EJECT_BASE", "5")))
+        parser.add_argument("--access-log", action="store_true",
+                            default=_env("VF_PROXY_ACCESS_LOG", "") in ("1", "true", "yes", "on"))
+
+    def handle(self, *args, **options) -> None:
+        from balancer.proxy import server
+
+        if options["workers"] < 1:
+            raise CommandError("--workers must be at least 1")
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        proxy_settings = ProxySettings(
+            host=options["host"], port=options["port"], https_port=options["https_port"],
+            admin_port=options["admin_port"], workers=options["workers"], redis_url=settings.REDIS_URL,
+            secret=settings.SECRET_KEY.encode(), header_timeout=options["header_timeout"],
+            idle_timeout=options["idle_timeout"], connect_timeout=options["connect_timeout"],
+            upstream_timeout=options["upstream_timeout"], max_header_bytes=options["max_header_bytes"],
+            trusted_proxies=parse_networks(options["trusted_proxies"]), eject_after=options["eject_after"],
+            eject_base=options["eject_base"], access_log=options["access_log"])
+        try:
+            server.run(proxy_settings)
+        except OSError as exc:
+            raise CommandError(f"cannot listen: {exc}")

@@ -1,0 +1,105 @@
+"""The worker's admin endpoint: ``GET /status`` (JSON) and ``GET /metrics`` (Prometheus text)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from typing import TYPE_CHECKING
+
+from httptools import HttpParserError, HttpRequestParser
+
+from balancer.proxy.metrics import BUCKETS_MS, FIELDS, N_FIELDS
+
+if TYPE_CHECKING:
+    from balancer.proxy.app import ProxyApp
+
+
+def status(app: ProxyApp) -> dict:
+    now = app.loop.time()
+    snapshot = app.snapshot
+    return {
+        "node": app.node_id, "worker": app.worker, "pid": os.getpid(),
+        "routing_version": snapshot.version, "tenants": snapshot.tenants, "reloads": app.reloads,
+        "redis_ok": app.redis_ok, "redis_error": app.redis_error or None,
+        "serving_stale_snapshot": not app.redis_ok,
+        "last_load_age_s": round(time.time() - app.loaded_at, 3) if app.loaded_at else None,
+        "client_connections": len(app.connections), "upstream_idle_connections": app.upstreams.idle_count(),
+        "metrics_flushes": app.metrics.flushes, "metrics_flush_errors": app.metrics.flush_errors,
+        "backends": {
+            backend_id: {"inflight": st.inflight, "ewma_ms": round(st.ewma, 3), "down": st.down,
+                         "consecutive_failures": st.fails, "ejected": st.ejected_until > now,
+                         "ejected_for_s": round(max(0.0, st.ejected_until - now), 3)}
+            for backend_id, st in app.registry.states.items()},
+    }
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def prometheus(app: ProxyApp) -> str:
+    series: dict[tuple, list] = {k: list(v) for k, v in app.metrics.totals.items()}
+    for key, entry in app.metrics.pending.items():
+        acc = series.setdefault(key, [0] * len(entry))
+        for i, value in enumerate(entry):
+            acc[i] += value
+    lines = []
+    for i, name in enumerate(FIELDS):
+        metric = f"veloflux_proxy_{name}_total"
+        lines.append(f"# TYPE {metric} counter")
+        for (tenant, route, pool, backend), entry in sorted(series.items()):
+            labels = (f'tenant="{_label(tenant)}",route="{_label(route)}",pool="{_label(pool)}",'
+                      f'backend="{_label(backend)}"')
+            lines.append(f"{metric}{{{labels}}} {entry[i]}")
+    lines.append("# TYPE veloflux_proxy_latency_ms histogram")
+    for (tenant, route, pool, backend), entry in sorted(series.items()):
+        labels = f'tenant="{_label(tenant)}",route="{_label(route)}",pool="{_label(pool)}",backend="{_label(backend)}"'
+        cumulative = 0
+        for b, bound in enumerate((*BUCKETS_MS, "+Inf")):
+            cumulative += entry[N_FIELDS + b]
+            lines.append(f'veloflux_proxy_latency_ms_bucket{{{labels},le="{bound}"}} {cumulative}')
+        lines.append(f"veloflux_proxy_latency_ms_sum{{{labels}}} {entry[8]:.3f}")
+        lines.append(f"veloflux_proxy_latency_ms_count{{{labels}}} {entry[0]}")
+    lines.append("# TYPE veloflux_proxy_client_connections gauge")
+    lines.append(f"veloflux_proxy_client_connections {len(app.connections)}")
+    lines.append("# TYPE veloflux_proxy_routing_version gauge")
+    lines.append(f"veloflux_proxy_routing_version {app.snapshot.version}")
+    lines.append("# TYPE veloflux_proxy_redis_up gauge")
+    lines.append(f"veloflux_proxy_redis_up {int(app.redis_ok)}")
+    return "\n".join(lines) + "\n"
+
+
+class AdminProtocol(asyncio.Protocol):
+    def __init__(self, app: ProxyApp):
+        self.app = app
+        self.parser = HttpRequestParser(self)
+        self.url = b""
+        self.transport = None
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except HttpParserError:
+            self.transport.close()
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_message_complete(self) -> None:
+        path = self.url.split(b"?", 1)[0]
+        self.url = b""
+        if path == b"/status":
+            body, ctype, code = json.dumps(status(self.app)).encode(), b"application/json", b"200 OK"
+        elif path == b"/metrics":
+            body, ctype, code = prometheus(self.app).encode(), b"text/plain; version=0.0.4", b"200 OK"
+        else:
+            body, ctype, code = b'{"error": "not found"}', b"application/json", b"404 Not Found"
+        self.transport.write(b"HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n%s"
+                             % (code, ctype, len(body), body))
+        if not self.parser.should_keep_alive():
+            self.transport.close()

@@ -1,0 +1,335 @@
+"""One request/response exchange: forwards a client request to a backend and streams the answer back.
+
+Bodies stream both ways with back-pressure (a paused client pauses the upstream socket and
+vice versa); a request that failed to connect, or an idempotent one that got no response byte,
+is retried once on another backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from balancer.proxy import router
+from balancer.proxy.errors import error_response
+from balancer.proxy.headers import RequestHead, ResponseHead, forwarding_headers
+
+if TYPE_CHECKING:
+    from balancer.proxy.config import Backend, Route
+    from balancer.proxy.protocol import ClientProtocol
+    from balancer.proxy.upstream import UpstreamConn
+
+log = logging.getLogger("veloflux.proxy")
+
+IDEMPOTENT = frozenset((b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"))
+RETAIN_LIMIT = 65536  # request bodies up to this size are kept for a retry
+REASON_OK = {200: b"OK", 204: b"No Content", 301: b"Moved Permanently", 302: b"Found", 304: b"Not Modified",
+             404: b"Not Found", 500: b"Internal Server Error"}
+
+
+class Exchange:
+    __slots__ = ("accept", "attempts", "backend", "body_buf", "body_done", "body_in", "chunked", "client",
+                 "close_after", "conn", "deadline", "early_status", "expect_continue", "head", "holding", "http10",
+                 "keep_alive", "method", "request_id", "resp_bytes", "resp_chunked", "resp_done",
+                 "resp_started", "retained", "route", "set_cookie", "started", "status", "url")
+
+    def __init__(self, client: ClientProtocol, method: bytes, url: bytes, http10: bool, keep_alive: bool,
+                 head: RequestHead | None, request_id: str):
+        self.client = client
+        self.method = method
+        self.url = url
+        self.http10 = http10
+        self.keep_alive = keep_alive
+        self.head = head
+        self.request_id = request_id
+        self.accept = head.accept if head else None
+        self.chunked = bool(head and head.chunked)
+        self.expect_continue = bool(head and head.expect_continue and not http10)
+        self.route: Route | None = None
+        self.backend: Backend | None = None
+        self.conn: UpstreamConn | None = None
+        self.early_status = 0
+        self.body_buf: list[bytes] = []
+        self.retained: list[bytes] | None = [] if method in IDEMPOTENT else None
+        self.body_in = 0
+        self.body_done = False
+        self.attempts = 0
+        self.holding = False  # counted in backend.st.inflight
+        self.deadline = 0.0
+        self.started = 0.0
+        self.status = 0
+        self.resp_started = False
+        self.resp_done = False
+        self.resp_chunked = False
+        self.resp_bytes = 0
+        self.close_after = not keep_alive
+        self.set_cookie: bytes | None = None
+
+    # --- dispatch -----------------------------------------------------------
+    def start(self) -> None:
+        """Called when this exchange reaches the head of the connection's pipeline."""
+        client = self.client
+        self.started = client.app.loop.time()
+        if self.early_status:
+            self.respond_error(self.early_status, close=True)
+            return
+        route = self.route
+        if route is None:
+            self.respond_error(404)
+            return
+        pool = route.pool
+        if pool is None or not route.active:
+            self.respond_error(503)
+            return
+        backend = None
+        if pool.sticky:
+            backend = client.app.sticky.backend_from(pool, self.head.cookie, self.started)
+        if backend is None:
+            backend = router.choose(pool, client.peer_ip, self.started)
+            if backend is not None and pool.sticky:
+                self.set_cookie = client.app.sticky.set_cookie_header(pool, backend)
+        if backend is None:
+            self.respond_error(503)
+            return
+        self.dispatch(backend)
+
+    def dispatch(self, backend: Backend) -> None:
+        self.backend = backend
+        self.attempts += 1
+        self.holding = True
+        backend.st.inflight += 1
+        conn = self.client.app.upstreams.take(backend)
+        if conn is not None:
+            self.attach(conn)
+        else:
+            self.client.app.loop.create_task(self._connect(backend))
+
+    async def _connect(self, backend: Backend) -> None:
+        try:
+            conn = await self.client.app.upstreams.connect(backend)
+        except (TimeoutError, OSError) as exc:
+            if self.client.closed or self.resp_done:
+                self._drop()
+                return
+            self.failed(backend, timeout=isinstance(exc, asyncio.TimeoutError), reason="connect")
+            return
+        if self.client.closed or self.resp_done:
+            self._drop()
+            self.client.app.upstreams.release(conn)
+            return
+        self.attach(conn)
+
+    def attach(self, conn: UpstreamConn) -> None:
+        self.conn = conn
+        conn.begin(self)
+        client = self.client
+        head = self.head
+        trusted = client.app.settings.trusts(client.peer_ip)
+        parts = [self.method, b" ", self.url, b" HTTP/1.1\r\n", head.forwarded,
+                 forwarding_headers(head, client.peer_ip, client.scheme, trusted, self.request_id)]
+        if self.chunked:
+            parts.append(b"Transfer-Encoding: chunked\r\n")
+        parts.append(b"\r\n")
+        if self.body_buf:
+            parts.extend(self._encode(chunk) for chunk in self.body_buf)
+            self.body_buf = []
+        if self.body_done:
+            if self.chunked:
+                parts.append(b"0\r\n\r\n")
+            self.deadline = client.app.loop.time() + client.app.settings.upstream_timeout
+        elif self.expect_continue and self.body_in == 0:
+            client.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        conn.transport.write(b"".join(parts))
+        if client.write_paused:
+            conn.transport.pause_reading()
+        client.resume_reading_if_possible()
+
+    def _encode(self, chunk: bytes) -> bytes:
+        return b"%x\r\n%s\r\n" % (len(chunk), chunk) if self.chunked else chunk
+
+    # --- request body (from the client parser) -------------------------------
+    def on_request_body(self, chunk: bytes) -> None:
+        self.body_in += len(chunk)
+        route = self.route
+        if route is not None and route.max_body is not None and self.body_in > route.max_body:
+            self.early_status = 413
+            if self.client.active is self and not self.resp_started:
+                self.abandon_upstream()
+                self._drop()
+                self.respond_error(413, close=True)
+            return
+        if self.retained is not None:
+            self.retained.append(chunk)
+            if self.body_in > RETAIN_LIMIT:
+                self.retained = None
+        conn = self.conn
+        if conn is not None and not conn.closed:
+            conn.transport.write(self._encode(chunk))
+        elif not self.resp_done:
+            self.body_buf.append(chunk)
+
+    def on_request_end(self) -> None:
+        self.body_done = True
+        conn = self.conn
+        if conn is not None and not conn.closed and self.exchange_live():
+            if self.chunked:
+                conn.transport.write(b"0\r\n\r\n")
+            self.deadline = self.client.app.loop.time() + self.client.app.settings.upstream_timeout
+
+    def exchange_live(self) -> bool:
+        return not self.resp_done
+
+    # --- response (from the upstream parser) ---------------------------------
+    def on_response_head(self, conn: UpstreamConn, status: int) -> None:
+        self.status = status
+        head = ResponseHead(conn.headers)
+        no_body = self.method == b"HEAD" or status in (204, 304)
+        parts = [b"HTTP/1.1 %d %s\r\n" % (status, conn.reason or REASON_OK.get(status, b"Unknown")), head.kept]
+        if not head.has_request_id:
+            parts.append(b"X-Request-ID: %s\r\n" % self.request_id.encode())
+        if self.set_cookie:
+            parts.append(self.set_cookie)
+        if not no_body and head.content_length < 0:
+            if self.http10:
+                self.close_after = True
+            else:
+                self.resp_chunked = True
+                parts.append(b"Transfer-Encoding: chunked\r\n")
+        if self.close_after or self.client.closing:
+            parts.append(b"Connection: close\r\n")
+        elif self.http10:
+            parts.append(b"Connection: keep-alive\r\n")
+        parts.append(b"\r\n")
+        self.resp_started = True
+        self.deadline = self.client.app.loop.time() + self.client.app.settings.upstream_timeout
+        self.client.transport.write(b"".join(parts))
+
+    def on_response_body(self, chunk: bytes) -> None:
+        self.resp_bytes += len(chunk)
+        if self.resp_chunked:
+            self.client.transport.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        else:
+            self.client.transport.write(chunk)
+
+    def on_response_end(self, conn: UpstreamConn, keep_alive: bool) -> None:
+        if self.resp_chunked:
+            self.client.transport.write(b"0\r\n\r\n")
+        self.conn = None
+        if keep_alive and self.body_done and not conn.closed:
+            self.client.app.upstreams.release(conn)
+        else:
+            conn.close()
+        if not self.body_done:
+            self.close_after = True  # the rest of the request body would be read as the next request
+        self.finish(failed=self.status >= 500)
+
+    # --- failures -----------------------------------------------------------
+    def upstream_lost(self, conn: UpstreamConn, invalid: bool = False) -> None:
+        """The upstream connection closed (or sent garbage) before the response was complete."""
+        self.conn = None
+        if self.resp_done:
+            return
+        if self.resp_started:
+            if not invalid and not self.resp_chunked and self._until_close():
+                self.finish(failed=False)  # a close-delimited body ended normally
+                return
+            self.resp_done = True
+            self._drop()
+            self.client.abort()
+            return
+        self.failed(self.backend, timeout=False, reason="invalid response" if invalid else "reset",
+                    got_bytes=conn.got_bytes, reused=conn.uses > 1)
+
+    def _until_close(self) -> bool:
+        return self.close_after or self.http10
+
+    def failed(self, backend: Backend, timeout: bool, reason: str, got_bytes: bool = False,
+               reused: bool = False) -> None:
+        app = self.client.app
+        now = app.loop.time()
+        self._drop()
+        backend.st.observe(now, (now - self.started) * 1000, failed=True)
+        peers = router.usable_peers(app.snapshot.pools_of_backend.get(backend.id, []), backend, now)
+        app.registry.failure(backend.st, now, peers, reason)
+        if self._may_retry(got_bytes, reason):
+            retry = router.choose(self.route.pool, self.client.peer_ip, now, exclude=backend)
+            if retry is None and reused:
+                retry = backend if backend.st.usable(now) else None
+            if retry is not None:
+                self.body_buf = list(self.retained or ())
+                self.conn = None
+                self.dispatch(retry)
+                return
+        app.metrics.record(self.route, backend, 504 if timeout else 502, self.body_in, 0, now - self.started, True)
+        self.respond_error(504 if timeout else 502, counted=True)
+
+    def _may_retry(self, got_bytes: bool, reason: str) -> bool:
+        if self.attempts >= 2 or self.client.closed or got_bytes:
+            return False
+        if reason == "connect":
+            return True  # nothing reached the backend (the body is still buffered)
+        return self.retained is not None and self.body_done
+
+    def timed_out(self) -> None:
+        """The sweeper saw no upstream progress before the deadline."""
+        if self.resp_done:
+            return
+        self.abandon_upstream()
+        if self.resp_started:
+            self.resp_done = True
+            self._drop()
+            self.client.abort()
+            return
+        self.failed(self.backend, timeout=True, reason="timeout", got_bytes=True)
+
+    def _drop(self) -> None:
+        if self.holding:
+            self.holding = False
+            self.backend.st.inflight -= 1
+
+    def client_gone(self) -> None:
+        """The client connection closed: stop the exchange (a connect in flight sees resp_done)."""
+        if self.resp_done:
+            return
+        self.resp_done = True
+        if self.conn is not None:
+            self.abandon_upstream()
+            self._drop()
+
+    def abandon_upstream(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.exchange = None
+            conn.close()
+
+    # --- endings ------------------------------------------------------------
+    def finish(self, failed: bool) -> None:
+        self.resp_done = True
+        app = self.client.app
+        now = app.loop.time()
+        backend = self.backend
+        st = backend.st
+        self._drop()
+        elapsed = now - self.started
+        st.observe(now, elapsed * 1000, failed)
+        if failed:
+            peers = router.usable_peers(app.snapshot.pools_of_backend.get(backend.id, []), backend, now)
+            app.registry.failure(st, now, peers, f"http {self.status}")
+        elif st.fails:
+            st.fails = 0
+        app.metrics.record(self.route, backend, self.status, self.body_in, self.resp_bytes, elapsed, failed)
+        if app.access_log is not None:
+            app.access_log(self, elapsed)
+        self.client.exchange_done(self, self.close_after)
+
+    def respond_error(self, status: int, close: bool = False, counted: bool = False) -> None:
+        """Answer with the proxy's own error page (before any upstream response byte was sent)."""
+        self.resp_done = True
+        self.status = status
+        client = self.client
+        if not counted and self.route is not None:
+            client.app.metrics.record(self.route, None, status, self.body_in, 0, 0.0, False)
+        close = close or self.close_after or not self.body_done
+        client.transport.write(error_response(status, self.request_id, self.accept, close=close))
+        client.exchange_done(self, close)

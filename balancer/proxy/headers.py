@@ -1,0 +1,133 @@
+"""Request and response header rewriting: hop-by-hop removal, X-Forwarded-*, X-Request-ID, framing."""
+
+from __future__ import annotations
+
+import os
+import re
+from itertools import count
+
+HOP_BY_HOP = frozenset((b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer",
+                        b"transfer-encoding", b"upgrade"))
+# request headers the proxy reads or rewrites itself (all others are copied as they came)
+_REQUEST_SPECIAL = HOP_BY_HOP | {b"host", b"content-length", b"expect", b"x-forwarded-for",
+                                 b"x-forwarded-proto", b"x-request-id", b"cookie", b"accept"}
+_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:+/=@-]{1,128}$")
+_HOST = re.compile(rb"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+)(:\d{1,5})?$")
+
+_prefix = os.urandom(4).hex()
+_counter = count(1)
+
+
+def new_request_id() -> str:
+    return f"{_prefix}{next(_counter):012x}"
+
+
+class BadRequest(Exception):
+    pass
+
+
+class RequestHead:
+    """What the proxy needs from a request's headers, plus the headers it forwards untouched."""
+
+    __slots__ = ("accept", "chunked", "connection", "content_length", "cookie", "expect_continue", "forwarded",
+                 "host", "request_id", "upgrade", "xff", "xfp")
+
+    def __init__(self, headers: list[tuple[bytes, bytes]]):
+        self.host: str | None = None
+        self.content_length = -1
+        self.chunked = False
+        self.expect_continue = False
+        self.connection = b""
+        self.upgrade: bytes | None = None
+        self.xff: bytes | None = None
+        self.xfp: bytes | None = None
+        self.request_id: str | None = None
+        self.cookie: bytes | None = None
+        self.accept: bytes | None = None
+        kept = []
+        for name, value in headers:
+            lower = name.lower()
+            if lower not in _REQUEST_SPECIAL:
+                kept.append(b"%s: %s\r\n" % (name, value))
+                continue
+            self._special(lower, value, kept, name)
+        if self.connection and self.connection not in (b"keep-alive", b"close", b"upgrade"):
+            kept = _drop_connection_listed(kept, self.connection)
+        self.forwarded = b"".join(kept)
+
+    def _special(self, lower: bytes, value: bytes, kept: list, name: bytes) -> None:
+        if lower == b"host":
+            if self.host is not None or not _HOST.match(value):
+                raise BadRequest("missing, duplicate or invalid Host")
+            host = value.decode("ascii").lower()
+            self.host = host.rsplit(":", 1)[0] if not host.endswith("]") and ":" in host else host
+            self.host = self.host.rstrip(".")
+            kept.append(b"Host: %s\r\n" % value)
+        elif lower == b"content-length":
+            self.content_length = int(value)  # the parser already rejected bad and duplicate values
+            kept.append(b"Content-Length: %s\r\n" % value)
+        elif lower == b"transfer-encoding":
+            self.chunked = True  # the parser only accepts a final "chunked"
+        elif lower == b"expect":
+            if value.lower() == b"100-continue":
+                self.expect_continue = True
+            else:
+                kept.append(b"%s: %s\r\n" % (name, value))
+        elif lower == b"connection":
+            self.connection = value.lower().strip()
+        elif lower == b"upgrade":
+            self.upgrade = value
+        elif lower == b"x-forwarded-for":
+            self.xff = value if self.xff is None else self.xff + b", " + value
+        elif lower == b"x-forwarded-proto":
+            self.xfp = value
+        elif lower == b"x-request-id":
+            if _REQUEST_ID.match(value):
+                self.request_id = value.decode("ascii")
+        elif lower == b"cookie":
+            self.cookie = value if self.cookie is None else self.cookie + b"; " + value
+            kept.append(b"Cookie: %s\r\n" % value)
+        elif lower == b"accept":
+            self.accept = value
+            kept.append(b"Accept: %s\r\n" % value)
+
+
+def _drop_connection_listed(kept: list[bytes], connection: bytes) -> list[bytes]:
+    listed = {token.strip() for token in connection.split(b",")} - {b"keep-alive", b"close", b"upgrade"}
+    return [line for line in kept if line.split(b":", 1)[0].lower() not in listed]
+
+
+def forwarding_headers(head: RequestHead, peer_ip: str, scheme: bytes, trusted: bool, request_id: str) -> bytes:
+    peer = peer_ip.encode()
+    xff = head.xff + b", " + peer if (trusted and head.xff) else peer
+    xfp = head.xfp if (trusted and head.xfp) else scheme
+    return b"X-Forwarded-For: %s\r\nX-Forwarded-Proto: %s\r\nX-Request-ID: %s\r\n" % (xff, xfp, request_id.encode())
+
+
+class ResponseHead:
+    """The upstream response headers minus hop-by-hop ones, and how the body is framed."""
+
+    __slots__ = ("content_length", "has_request_id", "kept", "upstream_chunked")
+
+    def __init__(self, headers: list[tuple[bytes, bytes]]):
+        self.content_length = -1
+        self.upstream_chunked = False
+        self.has_request_id = False
+        connection = b""
+        kept = []
+        for name, value in headers:
+            lower = name.lower()
+            if lower in HOP_BY_HOP:
+                if lower == b"transfer-encoding":
+                    self.upstream_chunked = b"chunked" in value.lower()
+                elif lower == b"connection":
+                    connection = value.lower()
+                continue
+            if lower == b"content-length":
+                self.content_length = int(value) if value.isdigit() else -1
+            elif lower == b"x-request-id":
+                self.has_request_id = True
+            kept.append(b"%s: %s\r\n" % (name, value))
+        if connection and connection not in (b"keep-alive", b"close"):
+            kept = _drop_connection_listed(kept, connection)
+        self.kept = b"".join(kept)

@@ -1,0 +1,149 @@
+"""In-memory request metrics, flushed to Redis once a second in one pipeline (never per request).
+
+Also written by the same pipeline: the proxy heartbeat (``vf:heartbeat:proxy``) and the passive
+ejections this worker decided (``vf:routing:ejections``).
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from veloflux_site.storage import keys
+
+if TYPE_CHECKING:
+    from balancer.proxy.config import Backend, Route
+    from balancer.proxy.state import StateRegistry
+
+log = logging.getLogger("veloflux.proxy")
+
+BUCKETS_MS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+FIELDS = ("requests", "responses_1xx", "responses_2xx", "responses_3xx", "responses_4xx", "responses_5xx",
+          "bytes_in", "bytes_out", "latency_ms_sum", "errors")
+N_FIELDS = len(FIELDS)
+N_SLOTS = N_FIELDS + len(BUCKETS_MS) + 1  # + histogram (last = +Inf)
+MINUTE_TTL = 48 * 3600
+
+
+def _new() -> list:
+    return [0] * N_SLOTS
+
+
+class Metrics:
+    def __init__(self, node_id: str, registry: StateRegistry):
+        self.node_id = node_id
+        self.registry = registry
+        self.pending: dict[tuple[str, str, str, str], list] = {}
+        self.totals: dict[tuple[str, str, str, str], list] = {}
+        self.flushes = 0
+        self.flush_errors = 0
+
+    def record(self, route: Route, backend: Backend | None, status: int, bytes_in: int, bytes_out: int,
+               elapsed_s: float, error: bool) -> None:
+        pool = route.pool.name if route.pool is not None else ""
+        key = (route.tenant_id, route.id, pool, backend.id if backend is not None else "")
+        entry = self.pending.get(key)
+        if entry is None:
+            entry = self.pending[key] = _new()
+        latency_ms = elapsed_s * 1000.0
+        entry[0] += 1
+        klass = status // 100
+        if 1 <= klass <= 5:
+            entry[klass] += 1
+        entry[6] += bytes_in
+        entry[7] += bytes_out
+        entry[8] += latency_ms
+        if error:
+            entry[9] += 1
+        entry[N_FIELDS + bisect.bisect_left(BUCKETS_MS, latency_ms)] += 1
+
+    # --- flush --------------------------------------------------------------
+    async def flush(self, redis) -> None:
+        pending, self.pending = self.pending, {}
+        ejections, self.registry.pending_ejections = self.registry.pending_ejections, []
+        restores, self.registry.pending_restores = self.registry.pending_restores, []
+        now = time.time()
+        pipe = redis.pipeline(transaction=False)
+        self._write(pipe, pending, now)
+        for backend_id, until, reason in ejections:
+            pipe.hset(keys.passive_ejections(), backend_id,
+                      json.dumps({"node": self.node_id, "until": round(until, 3), "reason": reason}))
+        for backend_id in restores:
+            pipe.hdel(keys.passive_ejections(), backend_id)
+        pipe.zadd(keys.heartbeat("proxy"), {self.node_id: now})
+        try:
+            await pipe.execute()
+        except Exception as exc:  # Redis down: keep the counts for the next flush
+            self.flush_errors += 1
+            self._merge_back(pending)
+            self.registry.pending_ejections[:0] = ejections
+            self.registry.pending_restores[:0] = restores
+            log.warning("metrics flush failed (%s); %d series kept for the next try", exc, len(pending))
+            return
+        self.flushes += 1
+        for key, entry in pending.items():
+            total = self.totals.get(key)
+            if total is None:
+                self.totals[key] = list(entry)
+            else:
+                for i, value in enumerate(entry):
+                    total[i] += value
+
+    def _merge_back(self, pending: dict) -> None:
+        for key, entry in pending.items():
+            current = self.pending.get(key)
+            if current is None:
+                self.pending[key] = entry
+            else:
+                for i, value in enumerate(entry):
+                    current[i] += value
+
+    @staticmethod
+    def _write(pipe, pending: dict, now: float) -> None:
+        minute = str(int(now // 60))
+        month = time.strftime("%Y-%m", time.gmtime(now))
+        per_key: dict[str, list] = {}
+        usage: dict[str, list] = {}
+        for (tenant, route_id, pool, backend_id), entry in pending.items():
+            targets = [keys.tenant_metrics(tenant, "total"), keys.tenant_metrics(tenant, f"m:{minute}"),
+                       keys.tenant_metrics(tenant, f"route:{route_id}")]
+            if pool:
+                targets.append(keys.tenant_metrics(tenant, f"pool:{pool}"))
+            if backend_id:
+                targets.append(keys.tenant_metrics(tenant, f"backend:{backend_id}"))
+            for target in targets:
+                acc = per_key.setdefault(target, _new())
+                for i, value in enumerate(entry):
+                    acc[i] += value
+            u = usage.setdefault(tenant, [0, 0, 0])
+            u[0] += entry[0]
+            u[1] += entry[6]
+            u[2] += entry[7]
+        for target, acc in per_key.items():
+            detailed = ":backend:" in target
+            for i, name in enumerate(FIELDS):
+                if name == "errors" and not detailed:
+                    continue
+                if acc[i]:
+                    if name == "latency_ms_sum":
+                        pipe.hincrbyfloat(target, name, round(acc[i], 3))
+                    else:
+                        pipe.hincrby(target, name, acc[i])
+            if detailed:  # cumulative Prometheus-style buckets: le_<ms> counts requests at most that slow
+                cumulative = 0
+                for b, bound in enumerate((*BUCKETS_MS, "inf")):
+                    cumulative += acc[N_FIELDS + b]
+                    if cumulative:
+                        pipe.hincrby(target, f"le_{bound}", cumulative)
+            if ":m:" in target:
+                pipe.expire(target, MINUTE_TTL)
+        for tenant, (requests, bytes_in, bytes_out) in usage.items():
+            key = keys.tenant_usage(tenant, month)
+            pipe.hincrby(key, "requests", requests)
+            if bytes_in:
+                pipe.hincrby(key, "bytes_in", bytes_in)
+            if bytes_out:
+                pipe.hincrby(key, "bytes_out", bytes_out)

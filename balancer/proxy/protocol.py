@@ -1,0 +1,249 @@
+"""Client side: one ``ClientProtocol`` per accepted connection, parsing requests with httptools.
+
+Requests are answered strictly in order (pipelining); the exchange at the head of the queue is
+the only one that talks to a backend. Limits: request head size (431), body size per route
+(413), head read timeout (408, enforced by the worker's sweeper), keep-alive idle timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import TYPE_CHECKING
+
+from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
+
+from balancer.proxy.errors import error_response
+from balancer.proxy.exchange import Exchange
+from balancer.proxy.headers import BadRequest, RequestHead, new_request_id
+
+if TYPE_CHECKING:
+    from balancer.proxy.app import ProxyApp
+
+log = logging.getLogger("veloflux.proxy")
+
+MAX_PIPELINE = 32
+MAX_BUFFERED_BODY = 262144
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class ClientProtocol(asyncio.Protocol):
+    def __init__(self, app: ProxyApp, scheme: bytes = b"http"):
+        self.app = app
+        self.scheme = scheme
+        self.transport: asyncio.Transport | None = None
+        self.parser = HttpRequestParser(self)
+        self.peer_ip = ""
+        self.queue: deque[Exchange] = deque()
+        self.active: Exchange | None = None
+        self.reading: Exchange | None = None
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.head_bytes = 0
+        self.head_deadline = 0.0
+        self.idle_since = 0.0
+        self.closed = False
+        self.closing = False
+        self.write_paused = False
+        self.read_paused = False
+        self.tunnel = None
+
+    # --- connection ---------------------------------------------------------
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self.peer_ip = peer[0] if peer else "unknown"
+        now = self.app.loop.time()
+        self.idle_since = now
+        self.head_deadline = now + self.app.settings.header_timeout
+        self.app.connections.add(self)
+
+    def connection_lost(self, exc) -> None:
+        self.closed = True
+        self.app.connections.discard(self)
+        if self.active is not None:
+            self.active.client_gone()
+        if self.tunnel is not None:
+            self.tunnel.close()
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        active = self.active
+        if active is not None and active.conn is not None:
+            active.conn.transport.pause_reading()
+        if self.tunnel is not None:
+            self.tunnel.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        active = self.active
+        if active is not None and active.conn is not None and not active.conn.closed:
+            active.conn.transport.resume_reading()
+        if self.tunnel is not None:
+            self.tunnel.transport.resume_reading()
+
+    def resume_reading_if_possible(self) -> None:
+        if self.read_paused and len(self.queue) < MAX_PIPELINE and not self.closing:
+            self.read_paused = False
+            self.transport.resume_reading()
+        elif not self.read_paused and not self.closing and not self.closed:
+            self.transport.resume_reading()
+
+    def abort(self) -> None:
+        self.closing = True
+        self.transport.abort()
+
+    # --- parsing ------------------------------------------------------------
+    def data_received(self, data: bytes) -> None:
+        if self.tunnel is not None:
+            self.tunnel.transport.write(data)
+            return
+        if self.closing:
+            return
+        try:
+            self.parser.feed_data(data)
+        except HttpParserUpgrade as upgrade:
+            self._upgrade(data[upgrade.args[0]:])
+        except HttpParserError as exc:
+            cause = exc.__context__
+            if isinstance(cause, _TooLarge):
+                self._reject(431)
+            elif isinstance(cause, BadRequest):
+                self._reject(400, str(cause))
+            elif cause is None or isinstance(cause, ValueError | UnicodeError):
+                self._reject(400, str(exc))
+            else:
+                log.exception("proxy error while parsing a request", exc_info=cause)
+                self._reject(400)
+
+    def on_message_begin(self) -> None:
+        self.url = b""
+        self.headers = []
+        self.head_bytes = 0
+        if not self.head_deadline:
+            self.head_deadline = self.app.loop.time() + self.app.settings.header_timeout
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+        self.head_bytes += len(url)
+        if self.head_bytes > self.app.settings.max_header_bytes:
+            raise _TooLarge()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+        self.head_bytes += len(name) + len(value) + 4
+        if self.head_bytes > self.app.settings.max_header_bytes:
+            raise _TooLarge()
+
+    def on_headers_complete(self) -> None:
+        self.head_deadline = 0.0
+        parser = self.parser
+        version = parser.get_http_version()
+        if version not in ("1.1", "1.0"):
+            raise BadRequest(f"unsupported HTTP version {version}")
+        head = RequestHead(self.headers)
+        if head.host is None:
+            if version == "1.1":
+                raise BadRequest("missing Host header")
+            head.host = ""
+        ex = Exchange(self, parser.get_method(), self.url, version == "1.0", parser.should_keep_alive(), head,
+                      head.request_id or new_request_id())
+        if not self.url.startswith(b"/") and not (self.url == b"*" and ex.method == b"OPTIONS"):
+            raise BadRequest("request target must be an absolute path")
+        route = self.app.snapshot.lookup(head.host, self.url.decode("latin-1"))
+        ex.route = route
+        if route is not None and route.max_body is not None and head.content_length > route.max_body:
+            ex.early_status = 413
+        if not head.chunked and head.content_length <= 0:
+            ex.body_done = True
+        self.reading = ex
+        if parser.should_upgrade():
+            return  # the tunnel starts when the parser reports the upgrade
+        self.queue.append(ex)
+        if self.active is None:
+            self._next()
+        elif len(self.queue) >= MAX_PIPELINE and not self.read_paused:
+            self.read_paused = True
+            self.transport.pause_reading()
+
+    def on_body(self, body: bytes) -> None:
+        ex = self.reading
+        ex.on_request_body(body)
+        if (ex.conn is None and not ex.resp_done and len(ex.body_buf) > 1 and not self.read_paused
+                and sum(map(len, ex.body_buf)) > MAX_BUFFERED_BODY):
+            self.read_paused = True
+            self.transport.pause_reading()
+
+    def on_message_complete(self) -> None:
+        ex = self.reading
+        if ex is not None and not ex.body_done:
+            ex.on_request_end()
+        self.reading = None
+
+    # --- pipeline -----------------------------------------------------------
+    def _next(self) -> None:
+        while self.queue and self.active is None and not self.closing:
+            ex = self.queue.popleft()
+            self.active = ex
+            ex.start()
+
+    def exchange_done(self, ex: Exchange, close: bool) -> None:
+        if self.active is ex:
+            self.active = None
+        if close or self.closed:
+            self.closing = True
+            self.queue.clear()
+            if self.transport is not None:
+                self.transport.close()
+            return
+        self.idle_since = self.app.loop.time()
+        if self.read_paused and len(self.queue) < MAX_PIPELINE:
+            self.read_paused = False
+            self.transport.resume_reading()
+        if self.queue:
+            self._next()
+
+    def _reject(self, status: int, why: str = "") -> None:
+        """A request the proxy will not forward: answer (after earlier pipelined ones) and close."""
+        if why:
+            log.debug("rejecting request from %s: %s", self.peer_ip, why)
+        self.closing = True
+        self.head_deadline = 0.0
+        if self.active is None:
+            self.transport.write(error_response(status, new_request_id(), close=True))
+            self.transport.close()
+        else:
+            self.queue.clear()  # the active exchange finishes, then the connection closes
+            self.active.close_after = True
+
+    # --- sweeper hooks ------------------------------------------------------
+    def check_timeouts(self, now: float) -> None:
+        if self.tunnel is not None or self.closed:
+            return
+        active = self.active
+        if active is not None:
+            if active.deadline and now > active.deadline and not active.resp_done:
+                active.timed_out()
+            return
+        if self.head_deadline and now > self.head_deadline:
+            self._reject(408)
+        elif not self.queue and not self.head_deadline and now - self.idle_since > self.app.settings.idle_timeout:
+            self.closing = True
+            self.transport.close()
+
+    # --- upgrade ------------------------------------------------------------
+    def _upgrade(self, rest: bytes) -> None:
+        from balancer.proxy.tunnel import start_tunnel
+
+        ex = self.reading
+        self.reading = None
+        if self.active is not None or self.queue or ex is None:
+            self._reject(400, "upgrade after pipelined requests")
+            return
+        self.active = ex
+        self.transport.pause_reading()
+        self.app.loop.create_task(start_tunnel(self, ex, rest))

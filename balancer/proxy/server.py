@@ -1,0 +1,116 @@
+"""Listeners and worker processes: ``--workers N`` forked processes share the ports with SO_REUSEPORT."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import time
+
+import uvloop
+
+from balancer.proxy.admin import AdminProtocol
+from balancer.proxy.app import ProxyApp
+from balancer.proxy.protocol import ClientProtocol
+from balancer.proxy.settings import ProxySettings
+
+log = logging.getLogger("veloflux.proxy")
+GRACE_S = 10.0
+
+
+async def serve(settings: ProxySettings, worker: int) -> None:
+    loop = asyncio.get_running_loop()
+    app = ProxyApp(settings, loop, worker)
+    if settings.https_port:
+        from balancer.proxy.tls import CertStore
+
+        app.certificates = CertStore()
+    await app.start()
+    servers = [await loop.create_server(lambda: ClientProtocol(app, b"http"), settings.host, settings.port,
+                                        reuse_port=True, backlog=4096)]
+    if settings.https_port:
+        servers.append(await loop.create_server(lambda: ClientProtocol(app, b"https"), settings.host,
+                                                settings.https_port, ssl=app.certificates.server_context,
+                                                reuse_port=True, backlog=4096, ssl_handshake_timeout=10))
+    if settings.admin_port:
+        servers.append(await loop.create_server(lambda: AdminProtocol(app), settings.admin_host,
+                                                settings.admin_port + worker))
+    log.info("proxy worker %d (pid %d) serving http://%s:%d%s, routing version %s", worker, os.getpid(),
+             settings.host, settings.port, f" https port {settings.https_port}" if settings.https_port else "",
+             app.snapshot.version)
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    for server in servers:
+        server.close()
+    deadline = loop.time() + GRACE_S
+    while any(c.active is not None for c in app.connections) and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+    for conn in list(app.connections):
+        conn.transport.close()
+    await app.stop()
+
+
+def run_worker(settings: ProxySettings, worker: int) -> None:
+    uvloop.run(serve(settings, worker))
+
+
+def run(settings: ProxySettings) -> None:
+    _check_ports(settings)
+    if settings.workers <= 1:
+        run_worker(settings, 0)
+        return
+    children: dict[int, int] = {}  # pid -> worker index
+    stopping = False
+
+    def spawn(index: int) -> None:
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                run_worker(settings, index)
+            except BaseException:
+                log.exception("proxy worker %d crashed", index)
+                code = 1
+            os._exit(code)
+        children[pid] = index
+
+    def forward(signum, _frame) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for index in range(settings.workers):
+        spawn(index)
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        except InterruptedError:
+            continue
+        index = children.pop(pid, None)
+        if index is not None and not stopping:
+            log.error("proxy worker %d (pid %d) exited with status %s; restarting it", index, pid, status)
+            time.sleep(0.5)
+            spawn(index)
+
+
+def _check_ports(settings: ProxySettings) -> None:
+    """Fail fast, before forking, when a port is taken by something that does not share it."""
+    for port in (settings.port, settings.https_port):
+        if not port:
+            continue
+        with socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            probe.bind((settings.host, port))

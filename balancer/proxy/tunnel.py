@@ -1,0 +1,98 @@
+"""Upgrade requests (WebSocket and others): forward the handshake, then pipe bytes both ways."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from balancer.proxy import router
+from balancer.proxy.errors import error_response
+from balancer.proxy.headers import forwarding_headers
+
+if TYPE_CHECKING:
+    from balancer.proxy.exchange import Exchange
+    from balancer.proxy.protocol import ClientProtocol
+
+log = logging.getLogger("veloflux.proxy")
+MAX_HANDSHAKE = 65536
+
+
+class TunnelUpstream(asyncio.Protocol):
+    def __init__(self, client: ClientProtocol):
+        self.client = client
+        self.transport: asyncio.Transport | None = None
+        self.head = b""
+        self.switched = False
+        self.status = 0
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if self.status:
+            self.client.transport.write(data)
+            return
+        self.head += data
+        end = self.head.find(b"\r\n\r\n")
+        if end < 0:
+            if len(self.head) > MAX_HANDSHAKE:
+                self.close()
+            return
+        try:
+            self.status = int(self.head.split(b" ", 2)[1])
+        except (IndexError, ValueError):
+            self.close()
+            return
+        self.switched = self.status == 101
+        self.client.transport.write(self.head)
+        self.head = b""
+        if self.switched:
+            self.client.transport.resume_reading()
+
+    def pause_writing(self) -> None:
+        self.client.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.client.transport.resume_reading()
+
+    def connection_lost(self, exc) -> None:
+        if not self.client.closed:
+            if not self.status:
+                self.client.transport.write(error_response(502, "tunnel", close=True))
+            self.client.transport.close()
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+async def start_tunnel(client: ClientProtocol, ex: Exchange, rest: bytes) -> None:
+    app = client.app
+    now = app.loop.time()
+    route = ex.route
+    if route is None or route.pool is None or not route.active:
+        ex.respond_error(404 if route is None else 503, close=True)
+        return
+    backend = router.choose(route.pool, client.peer_ip, now)
+    if backend is None:
+        ex.respond_error(503, close=True)
+        return
+    try:
+        _, upstream = await asyncio.wait_for(
+            app.loop.create_connection(lambda: TunnelUpstream(client), backend.host, backend.port),
+            app.settings.connect_timeout)
+    except (TimeoutError, OSError) as exc:
+        ex.respond_error(504 if isinstance(exc, asyncio.TimeoutError) else 502, close=True)
+        return
+    if client.closed:
+        upstream.close()
+        return
+    head = ex.head
+    trusted = app.settings.trusts(client.peer_ip)
+    client.tunnel = upstream
+    upstream.transport.write(b"".join((
+        ex.method, b" ", ex.url, b" HTTP/1.1\r\n", head.forwarded,
+        forwarding_headers(head, client.peer_ip, client.scheme, trusted, ex.request_id),
+        b"Connection: Upgrade\r\nUpgrade: %s\r\n\r\n" % (head.upgrade or b""), rest)))
+    app.metrics.record(route, backend, 101, 0, 0, app.loop.time() - now, False)
