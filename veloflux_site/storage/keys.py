@@ -289,9 +289,3 @@ def hub_channel(channel: str, part: str) -> str:
 def hub_pubsub(channel: str) -> str:
     """The Redis pub/sub channel a hub channel's publications travel on."""
     return f"{PREFIX}:hub:pub:{channel}"
-
-
-# --- proxy (data plane; owned by balancer/proxy) -----------------------------
-def tls_certificates() -> str:
-    """HASH host (``api.example.com`` or ``*.example.com``) -> JSON {"cert": PEM chain, "key": PEM key}."""
-    return platform("tls", "certificates")
