@@ -167,6 +167,16 @@ class ApiKeyListView(ApiView):
 class ApiKeyDetailView(ApiView):
     permission_classes = (AdminOnly,)
 
+    def initial(self, request, *args, **kwargs):
+        # A key that is not in the caller's tenant is a 404 whatever their role (as for any other
+        # tenant's object); the role check only applies to the caller's own keys.
+        self.perform_authentication(request)
+        principal = request.user
+        if principal.is_authenticated and principal.tenant_id and \
+                ApiKeyStore(principal.tenant_id).find(kwargs["key_id"]) is None:
+            raise ApiError(404, "not_found", f"API key {kwargs['key_id']!r} not found")
+        super().initial(request, *args, **kwargs)
+
     def get(self, request, key_id: str):
         return Response(_key_payload(ApiKeyStore(self.tenant_id()).get(key_id)))
 

@@ -92,10 +92,12 @@ class TenantUrlView(ApiView):
     """
 
     def initial(self, request, *args, **kwargs):
+        # Resolve the URL's tenant before the role check: another tenant is a 404 whatever the
+        # caller's role, never a 403 that would tell them the tenant exists.
         self.perform_authentication(request)
         principal, tenant_id = request.user, kwargs.get("tenant_id")
-        if getattr(principal, "is_platform_admin", False) and tenant_id and principal.tenant_id != tenant_id:
-            if TenantStore().find(tenant_id) is None:
+        if principal.is_authenticated and tenant_id and principal.tenant_id != tenant_id:
+            if not principal.is_platform_admin or TenantStore().find(tenant_id) is None:
                 raise ApiError(404, "not_found", f"tenant {tenant_id!r} not found")
             principal.tenant_id = tenant_id
             principal.role = principal.user.role_in(tenant_id) if principal.user else principal.role

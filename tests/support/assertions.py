@@ -24,30 +24,29 @@ def assert_ok(response, status: int = 200):
     return response.json() if response.content else None
 
 
-def _value(client, key: str, kind: str):
-    if kind == "string":
-        return client.get(key)
-    if kind == "hash":
-        return client.hgetall(key)
-    if kind == "set":
-        return sorted(client.smembers(key))
-    if kind == "zset":
-        return client.zrange(key, 0, -1, withscores=True)
-    if kind == "list":
-        return client.lrange(key, 0, -1)
-    if kind == "stream":
-        return client.xrange(key)
-    return kind
+_READERS = {
+    "string": lambda pipe, key: pipe.get(key),
+    "hash": lambda pipe, key: pipe.hgetall(key),
+    "set": lambda pipe, key: pipe.smembers(key),
+    "zset": lambda pipe, key: pipe.zrange(key, 0, -1, withscores=True),
+    "list": lambda pipe, key: pipe.lrange(key, 0, -1),
+    "stream": lambda pipe, key: pipe.xrange(key),
+}
 
 
 def redis_dump(match: str = "*") -> dict:
     """Every key (SCAN, never KEYS) with its type and value: compare two dumps to prove nothing changed."""
     client = get_redis()
-    dump = {}
-    for key in client.scan_iter(match=match, count=1000):
-        kind = client.type(key)
-        dump[key] = (kind, _value(client, key, kind))
-    return dump
+    names = sorted(client.scan_iter(match=match, count=1000))
+    pipe = client.pipeline(transaction=False)
+    for key in names:
+        pipe.type(key)
+    kinds = pipe.execute()
+    for key, kind in zip(names, kinds, strict=True):
+        _READERS.get(kind, lambda p, k: p.exists(k))(pipe, key)
+    values = pipe.execute()
+    return {key: (kind, sorted(value) if kind == "set" else value)
+            for key, kind, value in zip(names, kinds, values, strict=True)}
 
 
 def audit_actions(tenant_id: str) -> list[str]:
