@@ -1,5 +1,8 @@
 """One Redis pub/sub connection per process, fanned out to local subscribers.
 
+Channels are raw Redis pub/sub channel names (hub channels travel on
+``keys.hub_pubsub(name)``; platform events on ``keys.events_channel(topic)``).
+
 Delivery guarantee: a subscriber receives every publication of a channel in
 offset order, or is told it fell behind (its bounded queue overflowed, or the
 pub/sub connection broke and publications may have passed unseen) — then it
@@ -19,11 +22,9 @@ import redis.asyncio as aioredis
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from veloflux_site.storage import keys
 from veloflux_site.storage.connection import build_async_client
 
 log = logging.getLogger("veloflux.realtime")
-PREFIX = keys.hub_pubsub("")
 
 
 class Subscriber:
@@ -67,7 +68,7 @@ class Broker:
             if members is None:
                 confirmed = self._confirmations[channel] = asyncio.Event()
                 pubsub = await self._ensure_pubsub()
-                await pubsub.subscribe(keys.hub_pubsub(channel))
+                await pubsub.subscribe(channel)
                 members = self._subscribers[channel] = set()
                 self._ensure_reader()
             else:
@@ -87,13 +88,13 @@ class Broker:
                 self._confirmations.pop(channel, None)
                 if self._pubsub is not None:
                     with contextlib.suppress(RedisError):
-                        await self._pubsub.unsubscribe(keys.hub_pubsub(channel))
+                        await self._pubsub.unsubscribe(channel)
 
     def channel_count(self) -> int:
         return len(self._subscribers)
 
     def _dispatch(self, raw: dict) -> None:
-        channel = raw["channel"][len(PREFIX):]
+        channel = raw["channel"]
         if raw["type"] == "subscribe":
             confirmed = self._confirmations.pop(channel, None)
             if confirmed is not None:
@@ -142,7 +143,7 @@ class Broker:
             try:
                 pubsub = await self._ensure_pubsub()
                 if self._subscribers:
-                    await pubsub.subscribe(*[keys.hub_pubsub(c) for c in self._subscribers])
+                    await pubsub.subscribe(*self._subscribers)
             except (RedisError, OSError) as exc:
                 log.warning("hub pub/sub reconnect failed: %s", exc)
                 self._pubsub = None

@@ -26,7 +26,9 @@ from tenants.channels_auth import resolve_principal
 from veloflux_site.realtime import hub
 from veloflux_site.realtime.broker import Subscriber, get_broker
 from veloflux_site.realtime.permissions import Channel, ChannelError, can_publish, can_subscribe
+from veloflux_site.storage import keys
 
+HUB_PREFIX = keys.hub_pubsub("")
 FELL_BEHIND = 3001
 PRESENCE_REFRESH_SECONDS = 25
 MAX_FRAME_BYTES = 64 * 1024
@@ -57,7 +59,7 @@ class HubConsumer(AsyncWebsocketConsumer):
         self.subscriptions: dict[str, Channel] = {}
         self.lagging: set[str] = set()
         self._last_offset: dict[str, int] = {}  # per channel: the last offset this client was sent
-        self.subscriber = Subscriber(on_lag=self._on_lag)
+        self.subscriber = Subscriber(on_lag=lambda redis_channel: self._on_lag(redis_channel[len(HUB_PREFIX):]))
         self.writer = asyncio.create_task(self._write_loop())
         self.presence_task: asyncio.Task | None = None
         await self.accept()
@@ -65,7 +67,7 @@ class HubConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code):
         broker = get_broker()
         for name in list(self.subscriptions):
-            await broker.unsubscribe(name, self.subscriber)
+            await broker.unsubscribe(keys.hub_pubsub(name), self.subscriber)
             await self._leave(name)
         self.subscriptions.clear()
         for task in (self.writer, self.presence_task):
@@ -143,7 +145,7 @@ class HubConsumer(AsyncWebsocketConsumer):
         # the writer drops duplicates by offset.
         self.subscriptions[channel.name] = channel
         self.lagging.discard(channel.name)
-        await get_broker().subscribe(channel.name, self.subscriber)
+        await get_broker().subscribe(keys.hub_pubsub(channel.name), self.subscriber)
         result: dict = {"channel": channel.name}
         if params.get("recover"):
             try:
@@ -164,7 +166,7 @@ class HubConsumer(AsyncWebsocketConsumer):
         channel = self._channel(params)
         if self.subscriptions.pop(channel.name, None) is None:
             raise CommandError(107, f"not subscribed to {channel.name}")
-        await get_broker().unsubscribe(channel.name, self.subscriber)
+        await get_broker().unsubscribe(keys.hub_pubsub(channel.name), self.subscriber)
         await self._leave(channel.name)
         return {"channel": channel.name}
 
@@ -207,7 +209,8 @@ class HubConsumer(AsyncWebsocketConsumer):
 
     async def _write_loop(self) -> None:
         while True:
-            channel, message = await self.subscriber.queue.get()
+            redis_channel, message = await self.subscriber.queue.get()
+            channel = redis_channel[len(HUB_PREFIX):]
             if channel in self.lagging:
                 await self._drop_lagging(channel)
                 continue
@@ -227,7 +230,7 @@ class HubConsumer(AsyncWebsocketConsumer):
     async def _drop_lagging(self, channel: str) -> None:
         if self.subscriptions.pop(channel, None) is None:
             return
-        await get_broker().unsubscribe(channel, self.subscriber)
+        await get_broker().unsubscribe(keys.hub_pubsub(channel), self.subscriber)
         self.lagging.discard(channel)
         await self.send_envelope("unsubscribe", {
             "channel": channel, "code": FELL_BEHIND,
