@@ -1,6 +1,8 @@
-"""The hub's server API: publish, broadcast, presence, history (JWT or API key)."""
+"""The hub's server API (publish, broadcast, presence, history) and the stream controls."""
 
 from __future__ import annotations
+
+import json
 
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -9,6 +11,8 @@ from veloflux_site.api.errors import ApiError
 from veloflux_site.api.views import ApiView
 from veloflux_site.realtime import hub
 from veloflux_site.realtime.permissions import Channel, ChannelError, can_publish, can_subscribe
+from veloflux_site.storage import keys
+from veloflux_site.storage.connection import get_redis
 
 
 class PublishSerializer(serializers.Serializer):
@@ -92,3 +96,60 @@ class HistoryView(ApiView):
         offset, epoch = hub.stream_position(channel.name)
         publications = hub.history(channel.name, query.get("since_offset"), query["limit"])
         return Response({"channel": channel.name, "publications": publications, "offset": offset, "epoch": epoch})
+
+
+STREAM_NAMES = ("backends", "metrics", "status", "billing", "health")
+
+
+class ControlSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=("refresh", "notice", "disconnect"))
+    streams = serializers.ListField(child=serializers.ChoiceField(choices=STREAM_NAMES), required=False, default=list)
+    message = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    tenant_id = serializers.CharField(max_length=64, required=False)
+
+    def validate(self, attrs):
+        if attrs["action"] == "notice" and not attrs["message"]:
+            raise serializers.ValidationError({"message": ["a notice needs a message"]})
+        return attrs
+
+
+class ForceUpdateSerializer(serializers.Serializer):
+    streams = serializers.ListField(child=serializers.ChoiceField(choices=STREAM_NAMES), required=False, default=list)
+    tenant_id = serializers.CharField(max_length=64, required=False)
+
+
+def _send_control(request, action: str, data: dict) -> dict:
+    """Publish a control message to every web process's streams of the caller's tenant.
+
+    Tenant admins reach their own tenant's streams; platform admins every tenant's,
+    or one with ``tenant_id``.
+    """
+    principal = request.user
+    if principal.is_platform_admin:
+        tenant_id = data.get("tenant_id")
+    else:
+        if not principal.has_role("admin"):
+            raise ApiError(403, "permission_denied", "Stream controls need the admin role or higher.")
+        if data.get("tenant_id") not in (None, principal.tenant_id):
+            raise ApiError(404, "not_found", f"tenant {data['tenant_id']!r} not found")
+        tenant_id = principal.tenant_id
+    message = {"action": action, "streams": data.get("streams") or [], "message": data.get("message", ""),
+               "tenant_id": tenant_id}
+    receivers = get_redis().publish(keys.events_channel("ws"), json.dumps(message, separators=(",", ":")))
+    return {"action": action, "streams": message["streams"] or list(STREAM_NAMES), "tenant_id": tenant_id,
+            "web_processes_reached": int(receivers)}
+
+
+class StreamControlView(ApiView):
+    serializer_class = ControlSerializer
+
+    def post(self, request):
+        data = self.validated()
+        return Response(_send_control(request, data["action"], data))
+
+
+class ForceUpdateView(ApiView):
+    serializer_class = ForceUpdateSerializer
+
+    def post(self, request):
+        return Response(_send_control(request, "refresh", self.validated()))
