@@ -62,6 +62,7 @@ def wait_until(condition: Callable[[], object], timeout: float = 10.0, every: fl
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 256
 
 
 class Backend:
