@@ -119,14 +119,15 @@ def commit(work: Workspace, actor: Actor, action: str, *, client=None, stored: S
                               global_settings=work.global_settings)
     routing_version = stage_routing_change(batch, work.tenant_id, snapshot.routing_version, fragment)
     committed = Committed(config_version, routing_version, changes)
+    _stage_claims(batch, snapshot, work)
+    _stage_records(batch, work, changes, actor, client)
+    # After the records are staged: the answer shows their new versions and timestamps.
     if stored is not None:
         status, body = stored.build(result, committed)
         idem_key = keys.balancer_idempotency(work.tenant_id, stored.key_hash)
         batch.require_absent(idem_key, IDEMPOTENCY_RACE)
         batch.set(idem_key, json.dumps({"fingerprint": stored.fingerprint, "status": status, "body": body},
                                        separators=(",", ":"), default=str), ttl_ms=IDEMPOTENCY_TTL_MS)
-    _stage_claims(batch, snapshot, work)
-    _stage_records(batch, work, changes, actor, client)
     if work.global_changed:
         stage_audit(batch, work.tenant_id, actor, "config.global", "config", work.tenant_id,
                     {"global": snapshot.global_settings}, {"global": work.global_settings})
@@ -174,6 +175,8 @@ def apply_change(tenant_id: str, actor: Actor, action: str, mutate: Callable[[Wo
     limits = tenant_limits(tenant_id)
 
     def attempt_once() -> tuple[T, Committed | None]:
+        if stored is not None and client.exists(keys.balancer_idempotency(tenant_id, stored.key_hash)):
+            raise Conflict(IDEMPOTENCY_RACE)  # a twin request won while this one retried: replay its answer
         work = Workspace.from_snapshot(load_snapshot(tenant_id, client), limits)
         result = mutate(work)
         return result, commit(work, actor, action, client=client, stored=stored, result=result, force=force)
