@@ -14,7 +14,8 @@ def web(api, member):
     return pool(api, member)
 
 
-@pytest.mark.parametrize("host, stored", [("api.example.com", "api.example.com"), ("API.Example.COM", "api.example.com"),
+@pytest.mark.parametrize("host, stored", [("api.example.com", "api.example.com"),
+                                          ("API.Example.COM", "api.example.com"),
                                           ("*.example.com", "*.example.com"), ("localhost", "localhost")])
 def test_it_accepts_exact_and_wildcard_hosts(api, member, web, host, stored):
     created = route(api, member, host)
