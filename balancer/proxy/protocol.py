@@ -213,9 +213,17 @@ class ClientProtocol(asyncio.Protocol):
             log.debug("rejecting request from %s: %s", self.peer_ip, why)
         self.closing = True
         self.head_deadline = 0.0
+        active = self.active
+        if active is not None and self.reading is active and not active.resp_started and not active.resp_done:
+            active.abandon_upstream()  # its own body was malformed: the backend never gets the rest
+            active._drop()
+            active.resp_done = True
+            self.active = None
         if self.active is None:
             self.transport.write(error_response(status, new_request_id(), close=True))
             self.transport.close()
+        elif self.reading is self.active:
+            self.abort()  # the response already started: cut it
         else:
             self.queue.clear()  # the active exchange finishes, then the connection closes
             self.active.close_after = True
