@@ -160,6 +160,7 @@ def revoke_api_key(tenant_id: str, key_id: str, actor: Actor) -> None:
 @retry_on_stale()
 def update_profile(user_id: str, changes: dict, actor: Actor, tenant_id: str | None) -> User:
     store = UserStore()
+    changes = dict(changes)  # this may run again after a lost race: never consume the caller's dict
     old = store.get(user_id)
     new_password = changes.pop("new_password", None)
     current_password = changes.pop("current_password", None)

@@ -15,6 +15,7 @@ from veloflux_site.api.errors import ApiError
 from veloflux_site.storage import keys
 from veloflux_site.storage.atomic import AtomicWrite
 from veloflux_site.storage.connection import get_redis
+from veloflux_site.storage.errors import Conflict
 from veloflux_site.storage.repository import retry_on_stale
 
 _SLUG_STRIP = re.compile(r"[^a-z0-9]+")
@@ -34,18 +35,42 @@ def unique_slug(name: str) -> str:
 
 def create_tenant_with_owner(*, name: str, plan: str, owner_email: str, owner_first_name: str = "",
                              owner_last_name: str = "", owner_password: str | None = None,
-                             actor: Actor | None = None) -> tuple[Tenant, User, str | None]:
+                             actor: Actor | None = None, new_owner_only: bool = False,
+                             ) -> tuple[Tenant, User, str | None]:
     """One atomic write: tenant, slug index, owner user (new or existing) and membership.
 
     Returns (tenant, owner, temporary_password) — the temporary password is set
     only when a new owner was created without one, and is shown once.
+    ``new_owner_only`` (registration) refuses an email that already has an account.
+
+    The slug and the owner are read before the write; when a parallel request
+    took the slug or the email (or changed the existing owner) in between, the
+    atomic write refuses and this runs again on fresh state.
     """
+    for attempt in range(20):
+        try:
+            return _create_tenant_with_owner_once(
+                name=name, plan=plan, owner_email=owner_email, owner_first_name=owner_first_name,
+                owner_last_name=owner_last_name, owner_password=owner_password, actor=actor,
+                new_owner_only=new_owner_only)
+        except Conflict as exc:
+            if exc.field not in ("slug", "email", "version") or attempt == 19:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _create_tenant_with_owner_once(*, name: str, plan: str, owner_email: str, owner_first_name: str,
+                                   owner_last_name: str, owner_password: str | None, actor: Actor | None,
+                                   new_owner_only: bool) -> tuple[Tenant, User, str | None]:
     tenant_store, user_store = TenantStore(), UserStore()
     tenant = Tenant(name=name, slug=unique_slug(name), plan=plan, contact_email=owner_email,
                     contact_name=f"{owner_first_name} {owner_last_name}".strip())
     batch = AtomicWrite()
     tenant_store.stage_create(batch, tenant)
     existing = user_store.find_by_email(owner_email)
+    if existing is not None and new_owner_only:
+        raise ApiError(409, "email_taken", "An account with this email already exists; log in instead.",
+                       {"email": ["already registered"]})
     temporary = None
     if existing is None:
         if owner_password is None:
@@ -133,6 +158,7 @@ def _owner_count(tenant_id: str, members: list[User]) -> int:
     return sum(1 for user in members if user.memberships.get(tenant_id) == "owner")
 
 
+@retry_on_stale()
 def add_member(tenant: Tenant, *, email: str, role: str, first_name: str, last_name: str,
                password: str | None, actor: Actor, actor_role: str | None,
                actor_is_admin: bool) -> tuple[User, str | None]:
@@ -168,6 +194,7 @@ def add_member(tenant: Tenant, *, email: str, role: str, first_name: str, last_n
 def update_member(tenant: Tenant, user_id: str, changes: dict, actor: Actor, actor_role: str | None,
                   actor_is_admin: bool) -> User:
     user_store = UserStore()
+    changes = dict(changes)  # this may run again after a lost race: never consume the caller's dict
     old = member_of(tenant.id, user_id)
     current_role = old.memberships[tenant.id]
     new_role = changes.pop("role", current_role)

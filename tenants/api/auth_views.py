@@ -59,13 +59,10 @@ class RegisterView(ApiView):
     def post(self, request):
         data = self.validated()
         accounts.check_login_rate(client_ip(request))
-        if UserStore().find_by_email(data["email"]) is not None:
-            raise ApiError(409, "email_taken", "An account with this email already exists; log in instead.",
-                           {"email": ["already registered"]})
         tenant, owner, _ = services.create_tenant_with_owner(
             name=data["tenant_name"], plan=data["plan"], owner_email=data["email"],
             owner_first_name=data["first_name"], owner_last_name=data["last_name"],
-            owner_password=data["password"], actor=None,
+            owner_password=data["password"], actor=None, new_owner_only=True,
         )
         pair = tokens.issue_pair(owner.id, tenant.id)
         return token_response(owner, tenant.id, pair, status.HTTP_201_CREATED)

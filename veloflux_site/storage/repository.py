@@ -7,6 +7,10 @@ Lists come from a sorted-set index of ids (lexicographic), never from KEYS.
 
 from __future__ import annotations
 
+import functools
+import inspect
+import random
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar, Generic, TypeVar
@@ -165,21 +169,32 @@ class Repository(Generic[R]):
         batch.execute(self.redis)
 
 
-def retry_on_stale(attempts: int = 10):
-    """Re-run a read-modify-write when someone else won the race (no version was given)."""
+def retry_on_stale(attempts: int = 100, max_backoff: float = 0.02):
+    """Re-run a read-modify-write when someone else won the race (no version was given).
+
+    Each round of a contended record has exactly one winner, so N racing writers need up to N
+    attempts; a short random backoff spreads them out. When the caller named the version it
+    expects (an ``expected_version`` argument that is not None), a stale version is the answer
+    and is never retried.
+    """
 
     def decorator(func):
+        signature = inspect.signature(func)
+        checks_version = "expected_version" in signature.parameters
+
+        @functools.wraps(func)
         def wrapper(*args, **kwargs):
+            if checks_version and signature.bind(*args, **kwargs).arguments.get("expected_version") is not None:
+                return func(*args, **kwargs)
             for attempt in range(attempts):
                 try:
                     return func(*args, **kwargs)
                 except StaleVersion:
                     if attempt == attempts - 1:
                         raise
+                    time.sleep(random.uniform(0, min(max_backoff, 0.001 * 2 ** attempt)))
             return None
 
-        wrapper.__name__ = func.__name__
-        wrapper.__doc__ = func.__doc__
         return wrapper
 
     return decorator
