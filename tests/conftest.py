@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.conf import settings
 from django.contrib.auth.hashers import get_hashers, get_hashers_by_algorithm
 
 from tests.support.redis_server import RedisServer
 
-# Hashing cost is not what the tests measure; MD5 keeps hundreds of logins fast.
-settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Hashing cost is not what the tests measure; MD5 keeps hundreds of logins fast. Settings are
+# already loaded here, so set it in-process and export it to the servers tests start.
+os.environ["VF_PASSWORD_HASHER"] = "md5"
+settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *settings.PASSWORD_HASHERS]
 get_hashers.cache_clear()
 get_hashers_by_algorithm.cache_clear()
 
@@ -38,4 +42,4 @@ def clean_redis(redis_server):
     yield
 
 
-pytest_plugins = ["tests.support.actors"]
+pytest_plugins = ["tests.support.actors", "tests.support.asgi_server"]

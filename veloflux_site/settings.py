@@ -60,6 +60,11 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
 ]
+# "md5" exists for the test suite only (hashing cost is not what tests measure); refused in production.
+if env_str("VF_PASSWORD_HASHER", "pbkdf2", choices=("pbkdf2", "md5")) == "md5":
+    if VF_ENV == "production":
+        raise ImproperlyConfigured("VF_PASSWORD_HASHER=md5 is for tests only and refused when VF_ENV=production.")
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *PASSWORD_HASHERS]
 AUTH_PASSWORD_MIN_LENGTH = env_int("VF_PASSWORD_MIN_LENGTH", 8, minimum=6, maximum=128)
 
 # --- Django --------------------------------------------------------------------

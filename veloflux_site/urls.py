@@ -1,6 +1,7 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from balancer import views as balancer_pages
 from tenants import views as tenant_pages
 from veloflux_site import health
 
@@ -20,6 +21,7 @@ urlpatterns = [
     path("health", health.liveness, name="liveness"),
     path("metrics", health.prometheus_metrics, name="prometheus"),
     path("api/", include(api_patterns)),
+    path("dashboard", balancer_pages.dashboard, name="dashboard"),
     path("login", tenant_pages.login_page, name="login"),
     path("logout", tenant_pages.logout_page, name="logout"),
     # The browsable API's log in / log out links.

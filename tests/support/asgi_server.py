@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support.redis_server import free_port
 
@@ -33,7 +34,7 @@ class AsgiServer:
         env = {**os.environ, "REDIS_URL": self.redis_url, "VF_LOG_LEVEL": "WARNING"}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "veloflux_site.asgi:application", "--host", "127.0.0.1",
-             "--port", str(self.port), "--loop", "uvloop", "--http", "httptools", "--ws", "websockets",
+             "--port", str(self.port), "--loop", "uvloop", "--http", "httptools", "--ws", "websockets-sansio",
              "--no-access-log", "--log-level", "warning"],
             cwd=ROOT, env=env,
         )
@@ -55,3 +56,11 @@ class AsgiServer:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+
+
+@pytest.fixture(scope="session")
+def asgi_server(redis_server):
+    """The real ASGI app (uvicorn, uvloop, httptools, websockets) for the whole session."""
+    server = AsgiServer(redis_server.url).start()
+    yield server
+    server.stop()
