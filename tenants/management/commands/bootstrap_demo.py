@@ -11,6 +11,7 @@ import secrets
 from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand
 
+from balancer.services import ensure_demo_setup
 from tenants import services
 from tenants.models import User
 from tenants.store import UserStore
@@ -75,10 +76,6 @@ class Command(BaseCommand):
                           f"  {route_note}")
 
     def ensure_demo_route(self, tenant_id: str, host: str, ports: list[int]) -> str:
-        from balancer import services as balancer_services
-
-        ensure = getattr(balancer_services, "ensure_demo_route", None)
-        if ensure is None:
-            return "demo route: not available yet (balancer services missing)"
-        ensure(tenant_id, host=host, backend_addresses=[f"127.0.0.1:{port}" for port in ports])
-        return f"demo route     http://{host} -> pool 'demo' ({', '.join(f'127.0.0.1:{p}' for p in ports)})"
+        addresses = [f"127.0.0.1:{port}" for port in ports]
+        ensure_demo_setup(tenant_id, host=host, backend_addresses=addresses, pool_name="demo")
+        return f"demo route     http://{host} -> pool 'demo' ({', '.join(addresses)})"
