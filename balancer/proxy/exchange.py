@@ -83,16 +83,25 @@ class Exchange:
             self.respond_error(503)
             return
         backend = None
+        client_ip = self.client_ip()
         if pool.sticky:
             backend = client.app.sticky.backend_from(pool, self.head.cookie, self.started)
         if backend is None:
-            backend = router.choose(pool, client.peer_ip, self.started)
+            backend = router.choose(pool, client_ip, self.started)
             if backend is not None and pool.sticky:
                 self.set_cookie = client.app.sticky.set_cookie_header(pool, backend)
         if backend is None:
             self.respond_error(503)
             return
         self.dispatch(backend)
+
+    def client_ip(self) -> str:
+        """The peer, or the nearest address a trusted proxy in front of us reported."""
+        peer = self.client.peer_ip
+        xff = self.head.xff
+        if xff and self.client.app.settings.trusts(peer):
+            return xff.rsplit(b",", 1)[-1].strip().decode("latin-1")
+        return peer
 
     def dispatch(self, backend: Backend) -> None:
         self.backend = backend
@@ -253,11 +262,12 @@ class Exchange:
         peers = router.usable_peers(app.snapshot.pools_of_backend.get(backend.id, []), backend, now)
         app.registry.failure(backend.st, now, peers, reason)
         if self._may_retry(got_bytes, reason):
-            retry = router.choose(self.route.pool, self.client.peer_ip, now, exclude=backend)
+            retry = router.choose(self.route.pool, self.client_ip(), now, exclude=backend)
             if retry is None and reused:
                 retry = backend if backend.st.usable(now) else None
             if retry is not None:
-                self.body_buf = list(self.retained or ())
+                if reason != "connect":  # the body went out with the failed attempt: replay the kept copy
+                    self.body_buf = list(self.retained or ())
                 self.conn = None
                 self.dispatch(retry)
                 return

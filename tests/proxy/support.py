@@ -40,7 +40,7 @@ class ProxyProcess:
 
     def start(self) -> ProxyProcess:
         env = {**os.environ, "REDIS_URL": self.redis_url, "PYTHONUNBUFFERED": "1"}
-        self.log = open(self.log_path, "w")
+        self.log = open(self.log_path, "w")  # noqa: SIM115 (closed in stop())
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", "runproxy", "--host", "127.0.0.1", "--port", str(self.port),
              "--admin-port", str(self.admin_port), "--workers", str(self.workers), *self.extra],
@@ -66,7 +66,7 @@ class ProxyProcess:
             return response.read().decode()
 
     def rss_kb(self) -> int:
-        pids = [self.process.pid] + self.children()
+        pids = [self.process.pid, *self.children()]
         total = 0
         for pid in pids:
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -179,3 +179,25 @@ def raw(proxy: ProxyProcess, data: bytes, timeout: float = 5.0, read_until_close
 
 def backend_name(body: bytes) -> str:
     return json.loads(body)["backend"]
+
+
+def read_response(sock: socket.socket) -> tuple[bytes, bytes]:
+    """Read one Content-Length-framed response from a raw socket: (head, body)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"closed after {data!r}")
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed inside the body")
+        body += chunk
+    return head, body

@@ -62,7 +62,7 @@ def test_it_answers_502_when_the_backend_refuses(proxy, farm):
     gone = farm.start("gone")
     farm.stop(gone)
     _, host, _ = simple_site(proxy, [gone])
-    status, headers, body = get(proxy, host)
+    status, _headers, body = get(proxy, host)
     assert status == 502 and json.loads(body)["error"]["code"] == "bad_gateway"
 
 
