@@ -87,8 +87,9 @@ def _parse_pool(index: int, raw: Any, parsed: ParsedDocument) -> None:
     where = f"pools[{index}]"
     clean, errors = clean_pool(raw, extra=("backends",))
     _merge(parsed.errors, where, errors)
-    if errors or not clean:
+    if "name" not in clean:
         return
+    # Even a pool with errors is registered and its backends checked, so every error is reported at once.
     name = clean["name"]
     if name in parsed.pools:
         parsed.errors.setdefault(f"{where}.name", []).append(f"pool {name!r} is defined twice")

@@ -203,6 +203,8 @@ def clean_health_check(raw: Any, prefix: str = "health_check") -> tuple[dict[str
                 clean[name] = clean_expected_status(value)
             elif name in ("rise", "fall"):
                 clean[name] = _int_in(value, 1, 100)
+            elif name == "retries":  # the VeloFlux file's name for ``fall``
+                clean["fall"] = _int_in(value, 1, 100)
             else:
                 raise ValueError(f"unknown field; allowed: {', '.join(HEALTH_CHECK_FIELDS)}")
         except ValueError as exc:

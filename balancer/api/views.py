@@ -8,8 +8,10 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from rest_framework import status
+from rest_framework.exceptions import NotFound
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
 from balancer import backup, bulk, config_io, monitoring, services
@@ -315,14 +317,31 @@ class ConfigValidateView(DocumentView):
         return Response(config_io.validate_document(self.tenant_id(), document))
 
 
+class YamlRenderer(BaseRenderer):
+    media_type = "application/yaml"
+    format = "yaml"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return config_io.render(data, "yaml")[0].encode()
+
+
 class ConfigExportView(BalancerView):
-    def get(self, request):
-        fmt = (request.query_params.get("format") or "json").lower()
-        if fmt not in ("json", "yaml"):
+    """``?format=json|yaml`` (DRF's own format override picks the renderer)."""
+
+    renderer_classes = [JSONRenderer, YamlRenderer]
+
+    def perform_content_negotiation(self, request, force=False):
+        try:
+            return super().perform_content_negotiation(request, force)
+        except (NotFound, Http404):
+            fmt = request.query_params.get("format")
             raise ApiError(400, "validation_error", f"format must be json or yaml, got {fmt!r}.",
                            {"format": ["must be json or yaml"]})
-        body, content_type = config_io.render(config_io.current_document(self.tenant_id()), fmt)
-        response = HttpResponse(body, content_type=content_type)
+
+    def get(self, request):
+        fmt = (request.query_params.get("format") or "json").lower()
+        response = Response(config_io.current_document(self.tenant_id()))
         response["Content-Disposition"] = f'attachment; filename="veloflux-config.{fmt}"'
         return response
 
