@@ -37,6 +37,7 @@ if SECRET_KEY == _DEV_SECRET and VF_ENV == "development":
 
 ALLOWED_HOSTS = env_list("VF_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("VF_CSRF_TRUSTED_ORIGINS", [])
+CSRF_FAILURE_VIEW = "veloflux_site.api.errors.csrf_failure"  # the one error shape, not an HTML page
 VERSION = "0.1.0"
 
 # --- Redis: the only database -------------------------------------------------
