@@ -51,6 +51,7 @@ class ClientProtocol(asyncio.Protocol):
         self.write_paused = False
         self.read_paused = False
         self.tunnel = None
+        self.upgrading: Exchange | None = None
 
     # --- connection ---------------------------------------------------------
     def connection_made(self, transport) -> None:
@@ -162,6 +163,7 @@ class ClientProtocol(asyncio.Protocol):
             ex.body_done = True
         self.reading = ex
         if parser.should_upgrade():
+            self.upgrading = ex
             return  # the tunnel starts when the parser reports the upgrade
         self.queue.append(ex)
         if self.active is None:
@@ -247,7 +249,7 @@ class ClientProtocol(asyncio.Protocol):
     def _upgrade(self, rest: bytes) -> None:
         from balancer.proxy.tunnel import start_tunnel
 
-        ex = self.reading
+        ex, self.upgrading = self.upgrading, None
         self.reading = None
         if self.active is not None or self.queue or ex is None:
             self._reject(400, "upgrade after pipelined requests")

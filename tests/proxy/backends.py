@@ -57,6 +57,8 @@ class BackendProtocol(asyncio.Protocol):
         self.body += body
 
     def on_message_complete(self) -> None:
+        if self.parser.should_upgrade():
+            return  # answered with 101 when the parser reports the upgrade
         server = self.server
         server.requests += 1
         path = self.url.decode("latin-1").split("?")[0]
