@@ -1,0 +1,53 @@
+"""Tenant isolation: another tenant never sees or touches tenant A's balancer objects."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.balancer.helpers import backend, pool, route
+
+
+@pytest.fixture
+def objects(api, member):
+    pool(api, member)
+    return {"backend": backend(api, member), "route": route(api, member)}
+
+
+def test_it_hides_tenant_a_objects_from_lists(api, outsider, objects):
+    for path in ("/api/pools", "/api/backends", "/api/routes", "/api/config/versions"):
+        assert api.as_(outsider).get(path).json()["total_count"] == 0, path
+    config = api.as_(outsider).get("/api/config").json()
+    assert config["pools"] == [] and config["routes"] == []
+    assert api.as_(outsider).get("/api/config/export").json()["pools"] == []
+    assert api.as_(outsider).get("/api/status").json()["backends"]["total"] == 0
+    assert api.as_(outsider).get("/api/metrics").json()["backends"] == []
+
+
+def test_it_answers_404_for_tenant_a_objects(api, outsider, objects, member):
+    be, rt = objects["backend"]["id"], objects["route"]["id"]
+    for path in ("/api/pools/web", f"/api/backends/{be}", f"/api/routes/{rt}", "/api/config/versions/1"):
+        assert api.as_(outsider).get(path).status_code == 404, path
+    assert api.as_(outsider).put("/api/pools/web", {"algorithm": "random"}).status_code == 404
+    assert api.as_(outsider).put(f"/api/backends/{be}", {"weight": 1}).status_code == 404
+    assert api.as_(outsider).put(f"/api/routes/{rt}", {"path_prefix": "/x"}).status_code == 404
+    assert api.as_(outsider).delete("/api/pools/web?force=true").status_code == 404
+    assert api.as_(outsider).delete(f"/api/backends/{be}").status_code == 404
+    assert api.as_(outsider).delete(f"/api/routes/{rt}").status_code == 404
+    assert api.as_(outsider).post("/api/config/versions/1/rollback").status_code == 404
+    bulk = api.as_(outsider).post("/api/bulk", {"operations": [{"op": "delete", "type": "backend", "id": be}]})
+    assert bulk.status_code == 404
+    # Tenant A is untouched.
+    assert api.as_(member).get(f"/api/backends/{be}").json()["weight"] == 100
+    assert api.as_(member).get("/api/pools/web").json()["version"] == 1
+
+
+def test_it_keeps_imports_and_reloads_inside_the_callers_tenant(api, outsider, objects, member):
+    assert api.as_(outsider).post("/api/config/import", {"pools": [], "routes": []}).status_code == 200
+    assert api.as_(outsider).post("/api/reload").status_code == 200
+    assert api.as_(member).get("/api/backends").json()["total_count"] == 1
+
+
+def test_it_lets_a_platform_admin_act_in_the_tenant_it_names(api, platform_admin, tenant_a, objects):
+    listing = api.as_(platform_admin, tenant_header=tenant_a["id"]).get("/api/backends").json()
+    assert listing["total_count"] == 1
+    assert api.as_(platform_admin).get("/api/backends").status_code == 403  # no tenant selected
