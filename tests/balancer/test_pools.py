@@ -43,7 +43,7 @@ def test_it_rejects_an_unknown_algorithm_naming_the_valid_ones(api, member):
     ({"name": "web", "health_check": {"interval": -1}}, "health_check.interval"),
     ({"name": "web", "health_check": {"path": "health"}}, "health_check.path"),
     ({"name": "web", "health_check": {"expected_status": [200, 999]}}, "health_check.expected_status"),
-    ({"name": "web", "health_check": {"retries": 3}}, "health_check.retries"),
+    ({"name": "web", "health_check": {"frequency": 3}}, "health_check.frequency"),
     ({"name": "web", "health_check": {"timeout": "9s"}}, "health_check.timeout"),  # default interval is 5s
 ])
 def test_it_rejects_invalid_pools_with_the_field_named(api, member, body, field):

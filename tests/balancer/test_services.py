@@ -6,10 +6,10 @@ import pytest
 
 from balancer import services
 from balancer.workspace import ItemError
-from tests.balancer.helpers import fragment, pool, route, routing_version
 from tenants.audit import Actor
 from tenants.services import delete_tenant
 from tenants.store import TenantStore
+from tests.balancer.helpers import fragment, pool, route, routing_version
 from veloflux_site.storage import keys
 from veloflux_site.storage.connection import get_redis
 from veloflux_site.storage.errors import LimitExceeded
