@@ -35,6 +35,17 @@ def _acting_tenant(request, user_tenant: str | None, is_platform_admin: bool) ->
     return requested
 
 
+def check_tenant_active(tenant_id: str | None, is_platform_admin: bool) -> None:
+    """A suspended (or deleted) tenant locks its users out at once, not when their token expires."""
+    if tenant_id is None or is_platform_admin:
+        return
+    tenant = TenantStore().find(tenant_id)
+    if tenant is None:
+        raise exceptions.AuthenticationFailed("This tenant no longer exists; log in again.")
+    if not tenant.active:
+        raise ApiError(403, "tenant_suspended", "This tenant is suspended; contact support.")
+
+
 def principal_for_user(request, user_id: str, tenant_id: str | None, method: str, claims: dict | None = None,
                        ) -> Principal | None:
     user = UserStore().find(user_id)
@@ -43,6 +54,7 @@ def principal_for_user(request, user_id: str, tenant_id: str | None, method: str
     if tenant_id and tenant_id not in user.memberships and not user.is_platform_admin:
         return None  # removed from the tenant since the credential was issued
     acting = _acting_tenant(request, tenant_id, user.is_platform_admin)
+    check_tenant_active(acting, user.is_platform_admin)
     return Principal(auth_method=method, tenant_id=acting, role=user.role_in(acting), user=user,
                      is_platform_admin=user.is_platform_admin, claims=claims or {})
 
@@ -94,8 +106,14 @@ class SessionAuthentication(authentication.BaseAuthentication):
     """The web UI's session (set by the login page), with Django's CSRF check on writes."""
 
     def authenticate(self, request):
-        principal = getattr(request._request, "principal", None)
-        if principal is None or not principal.is_authenticated:
+        from tenants.middleware import SESSION_TENANT, SESSION_USER
+
+        session = getattr(request._request, "session", None)
+        user_id = session.get(SESSION_USER) if session is not None else None
+        if not user_id:
+            return None
+        principal = principal_for_user(request, user_id, session.get(SESSION_TENANT), "session")
+        if principal is None:
             return None
         self.enforce_csrf(request)
         return principal, None

@@ -25,6 +25,10 @@ def _user_principal(user_id: str, tenant_id: str | None, method: str, claims: di
         return AnonymousPrincipal()
     if tenant_id and tenant_id not in user.memberships and not user.is_platform_admin:
         return AnonymousPrincipal()
+    if tenant_id and not user.is_platform_admin:
+        tenant = TenantStore().find(tenant_id)
+        if tenant is None or not tenant.active:
+            return AnonymousPrincipal()
     return Principal(auth_method=method, tenant_id=tenant_id, role=user.role_in(tenant_id), user=user,
                      is_platform_admin=user.is_platform_admin, claims=claims or {})
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.utils.functional import SimpleLazyObject
+from rest_framework.exceptions import APIException
 
 from tenants.principal import AnonymousPrincipal
 
@@ -16,7 +17,12 @@ def session_principal(request):
     user_id = request.session.get(SESSION_USER)
     if not user_id:
         return AnonymousPrincipal()
-    principal = principal_for_user(request, user_id, request.session.get(SESSION_TENANT), "session")
+    try:
+        principal = principal_for_user(request, user_id, request.session.get(SESSION_TENANT), "session")
+    except APIException:
+        # A page (not the API) has no error shape to show; the session simply does not count.
+        # The API's SessionAuthentication calls principal_for_user itself and reports the reason.
+        return AnonymousPrincipal()
     return principal or AnonymousPrincipal()
 
 

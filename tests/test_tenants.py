@@ -184,3 +184,23 @@ def test_it_makes_tenant_slugs_unique(api, platform_admin):
 def test_it_gives_the_helper_tenant_a_plan(api):
     tenant_id, actor = make_tenant("Helper", "helper@x.test", plan="free")
     assert assert_ok(api.as_(actor).get(tenant_url(tenant_id)))["plan"] == "free"
+
+
+def test_it_locks_out_logged_in_users_of_a_suspended_tenant_at_once(api, owner, platform_admin):
+    assert_ok(api.as_(platform_admin).put(tenant_url(owner.tenant_id), {"active": False}))
+    assert_error(api.as_(owner).get(tenant_url(owner.tenant_id)), 403, "tenant_suspended")
+    assert_error(api.post("/api/auth/refresh", {"refresh_token": owner.refresh_token}), 403, "tenant_suspended")
+    # Platform admins still reach it (to reactivate it).
+    assert_ok(api.as_(platform_admin).put(tenant_url(owner.tenant_id), {"active": True}))
+    assert_ok(api.as_(owner).get(tenant_url(owner.tenant_id)))
+
+
+def test_it_locks_out_a_session_of_a_suspended_tenant(owner, platform_admin, api):
+    from django.test import Client
+
+    browser = Client()
+    browser.post("/login", {"email": owner.email, "password": PASSWORD})
+    assert browser.get("/api/profile", HTTP_ACCEPT="application/json").status_code == 200
+    assert_ok(api.as_(platform_admin).put(tenant_url(owner.tenant_id), {"active": False}))
+    assert_error(browser.get("/api/profile", HTTP_ACCEPT="application/json"), 403, "tenant_suspended")
+    assert browser.get("/login").status_code == 200  # pages still render, as anonymous

@@ -84,6 +84,12 @@ class RefreshView(ApiView):
         if user is None or not user.active or (tenant_id and tenant_id not in user.memberships
                                                 and not user.is_platform_admin):
             raise ApiError(401, "token_invalid", "This account no longer has access; log in again.")
+        if tenant_id and not user.is_platform_admin:
+            tenant = TenantStore().find(tenant_id)
+            if tenant is None:
+                raise ApiError(401, "token_invalid", "This tenant no longer exists; log in again.")
+            if not tenant.active:
+                raise ApiError(403, "tenant_suspended", "This tenant is suspended; contact support.")
         return token_response(user, tenant_id, pair)
 
 
