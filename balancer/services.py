@@ -185,9 +185,10 @@ def apply_change(tenant_id: str, actor: Actor, action: str, mutate: Callable[[Wo
 
 
 # --- single-object operations (the REST endpoints) ------------------------------------------
-def create_object(tenant_id: str, actor: Actor, kind: str, data: Any) -> Pool | Backend | Route:
+def create_object(tenant_id: str, actor: Actor, kind: str, data: Any,
+                  stored: Stored | None = None) -> Pool | Backend | Route:
     method = f"create_{kind}"
-    obj, _ = apply_change(tenant_id, actor, f"{kind}.create", lambda w: getattr(w, method)(data))
+    obj, _ = apply_change(tenant_id, actor, f"{kind}.create", lambda w: getattr(w, method)(data), stored=stored)
     return obj
 
 

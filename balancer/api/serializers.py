@@ -63,6 +63,10 @@ class ConfigDocumentSerializer(serializers.Serializer):
     routes = serializers.JSONField(required=False)
 
 
+class NoBodySerializer(serializers.Serializer):
+    """For POSTs without a body (reload, rollback): the browsable API still needs a form."""
+
+
 class BackupSerializer(serializers.Serializer):
     backup = serializers.JSONField(help_text="the document GET /api/backup/create returned")
 

@@ -20,6 +20,7 @@ from balancer.api.serializers import (
     BackupSerializer,
     BulkSerializer,
     ConfigDocumentSerializer,
+    NoBodySerializer,
     PoolSerializer,
     RouteSerializer,
     backend_payload,
@@ -108,6 +109,20 @@ class BalancerView(ApiView):
         return Response(answer["body"], status=answer["status"], headers={"Idempotent-Replayed": "true"})
 
 
+    def create(self, kind: str, present: Callable[[Any], dict]) -> Response:
+        """POST of one object; with an Idempotency-Key a retried request gets the first answer again."""
+        data = self.object_body()
+
+        def build(created: Any, committed: services.Committed) -> tuple[int, dict]:
+            return status.HTTP_201_CREATED, present(created)
+
+        def run(stored: services.Stored | None) -> Response:
+            created = services.create_object(self.tenant_id(), self.actor(), kind, data, stored)
+            return Response(present(created), status=status.HTTP_201_CREATED)
+
+        return self.idempotent(data, run, build)
+
+
 # --- pools ---------------------------------------------------------------------------------
 class PoolListView(BalancerView):
     serializer_class = PoolSerializer
@@ -125,8 +140,7 @@ class PoolListView(BalancerView):
         return Response(paginate_list(request, pools))
 
     def post(self, request):
-        pool = services.create_object(self.tenant_id(), self.actor(), "pool", self.object_body())
-        return Response(pool_payload(pool, 0, 0), status=status.HTTP_201_CREATED)
+        return self.create("pool", lambda pool: pool_payload(pool, 0, 0))
 
 
 class PoolDetailView(BalancerView):
@@ -176,8 +190,7 @@ class BackendListView(BalancerView):
         return Response(paginate_list(request, [backend_payload(b, health.get(b.id)) for b in backends]))
 
     def post(self, request):
-        backend = services.create_object(self.tenant_id(), self.actor(), "backend", self.object_body())
-        return Response(backend_payload(backend, None), status=status.HTTP_201_CREATED)
+        return self.create("backend", lambda backend: backend_payload(backend, None))
 
 
 class BackendDetailView(BalancerView):
@@ -219,8 +232,7 @@ class RouteListView(BalancerView):
         return Response(paginate_list(request, [route_payload(r) for r in routes]))
 
     def post(self, request):
-        route = services.create_object(self.tenant_id(), self.actor(), "route", self.object_body())
-        return Response(route_payload(route), status=status.HTTP_201_CREATED)
+        return self.create("route", route_payload)
 
 
 class RouteDetailView(BalancerView):
@@ -372,6 +384,8 @@ class ConfigVersionDetailView(BalancerView):
 
 
 class ConfigRollbackView(BalancerView):
+    serializer_class = NoBodySerializer
+
     def post(self, request, version: int):
         def run(stored: services.Stored | None) -> Response:
             return Response(config_io.rollback(self.tenant_id(), self.actor(), version, stored=stored))
@@ -383,6 +397,8 @@ class ConfigRollbackView(BalancerView):
 
 
 class ReloadView(BalancerView):
+    serializer_class = NoBodySerializer
+
     def post(self, request):
         committed = services.reload_routing(self.tenant_id(), self.actor())
         return Response({"reloaded": True, "routing_version": committed.routing_version,

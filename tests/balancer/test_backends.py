@@ -142,3 +142,12 @@ def test_it_accepts_the_veloflux_client_body(api, member, web):
     created = backend(api, member, "10.0.0.9:80", weight=50, health_check={
         "path": "/health", "interval": "30s", "timeout": "5s", "expected_status": 200})
     assert created["health_check"] == {"path": "/health", "interval": 30.0, "timeout": 5.0, "expected_status": [200]}
+
+
+def test_it_answers_a_retried_create_with_the_same_idempotency_key_once(api, member, web):
+    client = api.as_(member).with_headers(HTTP_IDEMPOTENCY_KEY="create-be-1")
+    first = client.post("/api/backends", {"address": "10.0.0.5:80", "pool": "web"})
+    again = client.post("/api/backends", {"address": "10.0.0.5:80", "pool": "web"})
+    assert first.status_code == again.status_code == 201
+    assert again.json()["id"] == first.json()["id"] and again["Idempotent-Replayed"] == "true"
+    assert api.as_(member).get("/api/backends").json()["total_count"] == 1
