@@ -23,6 +23,7 @@ from veloflux_site.storage.records import utcnow
 
 FORMAT = "veloflux-backup"
 FORMAT_VERSION = 1
+MAX_BACKUP_BYTES = 512 * 2**20
 _STREAM_ID = re.compile(r"^(\d+)-(\d+)$")
 TYPES = ("string", "hash", "list", "set", "zset", "stream")
 

@@ -128,6 +128,8 @@ def commit(work: Workspace, actor: Actor, action: str, *, client=None, stored: S
         batch.require_absent(idem_key, IDEMPOTENCY_RACE)
         batch.set(idem_key, json.dumps({"fingerprint": stored.fingerprint, "status": status, "body": body},
                                        separators=(",", ":"), default=str), ttl_ms=IDEMPOTENCY_TTL_MS)
+    if force and not config_changed:
+        stage_audit(batch, work.tenant_id, actor, action, "config", work.tenant_id, None, None)
     if work.global_changed:
         stage_audit(batch, work.tenant_id, actor, "config.global", "config", work.tenant_id,
                     {"global": snapshot.global_settings}, {"global": work.global_settings})
@@ -209,13 +211,10 @@ def delete_object(tenant_id: str, actor: Actor, kind: str, object_id: str, versi
     return removed
 
 
-def reload_routing(tenant_id: str, actor: Actor) -> Committed:
-    """Recompile the tenant's fragment (e.g. after the tenant was suspended), bump the routing version
-    and wake every proxy. The tenant's configuration itself does not change."""
-    _, committed = apply_change(tenant_id, actor, "reload", lambda work: None, force=True)
-    batch = AtomicWrite()
-    stage_audit(batch, tenant_id, actor, "config.reload", "config", tenant_id, None, None)
-    batch.execute(get_redis())
+def reload_routing(tenant_id: str, actor: Actor | None = None) -> Committed:
+    """Recompile the tenant's fragment (e.g. after the tenant was suspended or reactivated), bump the
+    routing version and wake every proxy. The tenant's configuration itself does not change."""
+    _, committed = apply_change(tenant_id, actor or Actor.system(), "config.reload", lambda work: None, force=True)
     return committed  # type: ignore[return-value]
 
 

@@ -17,7 +17,8 @@ from balancer.workspace import resolve_health_check
 from veloflux_site.storage import keys
 from veloflux_site.storage.atomic import AtomicWrite
 
-ROUTING_RACE = "the routing table changed while this change was prepared"
+ROUTING_RACE = ("the routing table kept changing while this change was prepared; nothing was applied, "
+                "retry the request")
 
 
 def _backend_entry(backend: Backend, pool: Pool, global_settings: dict) -> dict[str, Any]:

@@ -95,3 +95,19 @@ def test_it_lets_only_platform_admins_back_up_and_restore(api, owner):
     assert api.as_(owner).get("/api/backup/create").status_code == 403
     assert api.as_(owner).post("/api/backup/restore", {}).status_code == 403
     assert api.get("/api/backup/create").status_code == 401
+
+
+def test_it_restores_a_backup_larger_than_the_usual_request_limit(api, member, platform_admin):
+    client = get_redis()
+    client.set(keys.platform("test", "big"), "x" * (3 * 2**20))
+    document = take_backup(api, platform_admin)
+    client.delete(keys.platform("test", "big"))
+    response = api.as_(platform_admin).post("/api/backup/restore", document)
+    assert response.status_code == 200, response.content[:200]
+    assert client.strlen(keys.platform("test", "big")) == 3 * 2**20
+
+
+def test_it_refuses_a_backup_that_is_not_json(api, platform_admin):
+    response = api.as_(platform_admin).post("/api/backup/restore", "{not json", content_type="application/json",
+                                            format=None)
+    assert response.status_code == 400 and error(response)["code"] == "invalid_backup"
