@@ -58,8 +58,16 @@ class Repository(Generic[R]):
         return record.id
 
     # --- reads -------------------------------------------------------------
+    def _read_key(self, record_id: str) -> str | None:
+        """The record's key, or None for an id no record can have (spaces, braces...: from a URL or header)."""
+        try:
+            return self.record_key(record_id)
+        except ValueError:
+            return None
+
     def get(self, record_id: str) -> R:
-        raw = self.redis.get(self.record_key(record_id))
+        key = self._read_key(record_id)
+        raw = self.redis.get(key) if key is not None else None
         if raw is None:
             raise NotFound(f"{self.label} {record_id!r} not found")
         return self.record_type.from_json(raw)
@@ -71,12 +79,12 @@ class Repository(Generic[R]):
             return None
 
     def get_many(self, record_ids: Iterable[str]) -> list[R]:
-        ids = list(record_ids)
-        if not ids:
+        record_keys = [key for key in map(self._read_key, record_ids) if key is not None]
+        if not record_keys:
             return []
         pipe = self.redis.pipeline(transaction=False)
-        for record_id in ids:
-            pipe.get(self.record_key(record_id))
+        for key in record_keys:
+            pipe.get(key)
         return [self.record_type.from_json(raw) for raw in pipe.execute() if raw is not None]
 
     def count(self) -> int:
