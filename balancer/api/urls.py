@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from balancer.api import views
+from balancer.api import config_views, views
 
 urlpatterns = [
     path("pools", views.PoolListView.as_view(), name="pools"),
@@ -12,17 +12,17 @@ urlpatterns = [
     path("routes", views.RouteListView.as_view(), name="routes"),
     path("routes/<str:route_id>", views.RouteDetailView.as_view(), name="route-detail"),
     path("bulk", views.BulkView.as_view(), name="bulk"),
-    path("config", views.ConfigView.as_view(), name="config"),
-    path("config/validate", views.ConfigValidateView.as_view(), name="config-validate"),
-    path("config/export", views.ConfigExportView.as_view(), name="config-export"),
-    path("config/import", views.ConfigImportView.as_view(), name="config-import"),
-    path("config/versions", views.ConfigVersionsView.as_view(), name="config-versions"),
-    path("config/versions/<int:version>", views.ConfigVersionDetailView.as_view(), name="config-version"),
-    path("config/versions/<int:version>/rollback", views.ConfigRollbackView.as_view(), name="config-rollback"),
-    path("reload", views.ReloadView.as_view(), name="reload"),
-    path("backup/create", views.BackupCreateView.as_view(), name="backup-create"),
-    path("backup/restore", views.BackupRestoreView.as_view(), name="backup-restore"),
-    path("status", views.StatusView.as_view(), name="status"),
-    path("metrics", views.MetricsView.as_view(), name="metrics"),
-    path("analytics", views.AnalyticsView.as_view(), name="analytics"),
+    path("config", config_views.ConfigView.as_view(), name="config"),
+    path("config/validate", config_views.ConfigValidateView.as_view(), name="config-validate"),
+    path("config/export", config_views.ConfigExportView.as_view(), name="config-export"),
+    path("config/import", config_views.ConfigImportView.as_view(), name="config-import"),
+    path("config/versions", config_views.ConfigVersionsView.as_view(), name="config-versions"),
+    path("config/versions/<int:version>", config_views.ConfigVersionDetailView.as_view(), name="config-version"),
+    path("config/versions/<int:version>/rollback", config_views.ConfigRollbackView.as_view(), name="config-rollback"),
+    path("reload", config_views.ReloadView.as_view(), name="reload"),
+    path("backup/create", config_views.BackupCreateView.as_view(), name="backup-create"),
+    path("backup/restore", config_views.BackupRestoreView.as_view(), name="backup-restore"),
+    path("status", config_views.StatusView.as_view(), name="status"),
+    path("metrics", config_views.MetricsView.as_view(), name="metrics"),
+    path("analytics", config_views.AnalyticsView.as_view(), name="analytics"),
 ]
