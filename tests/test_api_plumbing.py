@@ -195,3 +195,12 @@ def test_it_answers_the_public_endpoints(api, owner):
     metrics = api.get("/metrics")
     assert metrics.status_code == 200 and metrics["Content-Type"].startswith("text/plain")
     assert "veloflux_tenants 1" in metrics.content.decode()
+
+
+def test_it_answers_a_too_large_body_with_413(api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    error = assert_error(api.post("/api/auth/login", {"email": "a@b.test", "password": "x" * 2000}), 413,
+                         "payload_too_large")
+    assert "1000 bytes" in error["message"]
+    response = Client().post("/login", {"email": "a@b.test", "password": "x" * 2000})
+    assert_error(response, 413, "payload_too_large")

@@ -204,3 +204,9 @@ def test_it_locks_out_a_session_of_a_suspended_tenant(owner, platform_admin, api
     assert_ok(api.as_(platform_admin).put(tenant_url(owner.tenant_id), {"active": False}))
     assert_error(browser.get("/api/profile", HTTP_ACCEPT="application/json"), 403, "tenant_suspended")
     assert browser.get("/login").status_code == 200  # pages still render, as anonymous
+
+
+@pytest.mark.parametrize("page", ["100000000000000000000", "10000001"])
+def test_it_refuses_a_page_beyond_any_list(api, platform_admin, page):
+    error = assert_error(api.as_(platform_admin).get("/api/tenants", {"page": page}), 400, "validation_error")
+    assert "page" in error["fields"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -87,7 +89,14 @@ def validation_message(fields: dict[str, list[str]]) -> str:
     return f"Invalid input. {summary}" + (f" (and {more} more)" if more else "")
 
 
+def _too_big_message() -> str:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return f"The request body is too large (the limit is {limit} bytes); send less data per request."
+
+
 def _response_for(exc: Exception) -> Response | None:
+    if isinstance(exc, RequestDataTooBig):
+        return Response(error_body("payload_too_large", _too_big_message()), status=413)
     if isinstance(exc, ApiError):
         body = error_body(exc.error_code, exc.message, exc.fields, **exc.extra)
         return Response(body, status=exc.status_code, headers=exc.headers)
@@ -140,6 +149,8 @@ def handler500(request) -> JsonResponse:
 
 
 def handler400(request, exception=None) -> JsonResponse:
+    if isinstance(exception, RequestDataTooBig):
+        return json_error(413, "payload_too_large", _too_big_message())
     return json_error(400, "bad_request", "The request could not be understood.")
 
 

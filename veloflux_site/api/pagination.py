@@ -9,6 +9,8 @@ from django.conf import settings
 
 from veloflux_site.api.errors import ApiError
 
+MAX_PAGE = 10_000_000
+
 
 def _positive_int(request, name: str, default: int, maximum: int | None = None) -> int:
     raw = request.query_params.get(name)
@@ -26,7 +28,8 @@ def _positive_int(request, name: str, default: int, maximum: int | None = None) 
 
 
 def page_params(request) -> tuple[int, int]:
-    page = _positive_int(request, "page", 1)
+    # Bounded so that (page - 1) * limit stays a valid Redis index (ZRANGE takes 64-bit integers).
+    page = _positive_int(request, "page", 1, MAX_PAGE)
     limit = _positive_int(request, "limit", settings.API_PAGE_SIZE, settings.API_MAX_PAGE_SIZE)
     return page, limit
 
