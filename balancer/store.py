@@ -24,6 +24,13 @@ class _TenantRepository:
         super().__init__(client)  # type: ignore[call-arg]
         self.tenant_id = tenant_id
 
+    def find_by_client_id(self, record_id: str):
+        """``find`` for an id a client sent: one that cannot be a key part is simply not found."""
+        try:
+            return self.find(record_id)  # type: ignore[attr-defined]
+        except ValueError:
+            return None
+
 
 class PoolStore(_TenantRepository, Repository[Pool]):
     record_type = Pool

@@ -80,9 +80,14 @@ def _int_in(value: Any, low: int, high: int) -> int:
     return value
 
 
+_BOOL_WORDS = {"true": True, "false": False, "on": True, "off": False, "1": True, "0": False}
+
+
 def _bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
+    if isinstance(value, str) and value.strip().lower() in _BOOL_WORDS:  # HTML forms send words
+        return _BOOL_WORDS[value.strip().lower()]
     raise ValueError("must be true or false")
 
 
@@ -323,7 +328,7 @@ def clean_route(data: Any, partial: bool = False, extra: tuple[str, ...] = ()) -
             _add(errors, "pool", "must be the name of a pool")
     if "max_body_bytes" in data:
         value = data["max_body_bytes"]
-        if value is None:
+        if value is None or value == "":
             clean["max_body_bytes"] = None
         else:
             try:

@@ -19,7 +19,7 @@ from balancer.api.serializers import (
     record_payload,
     route_payload,
 )
-from balancer.store import load_snapshot, read_health, read_health_detail
+from balancer.store import BackendStore, RouteStore, load_snapshot, read_health, read_health_detail
 from veloflux_site.api.errors import ApiError
 from veloflux_site.api.pagination import paginate_list
 
@@ -98,8 +98,7 @@ class BackendDetailView(BalancerView):
     serializer_class = BackendSerializer
 
     def get(self, request, backend_id: str):
-        snapshot = load_snapshot(self.tenant_id())
-        backend = snapshot.backends.get(backend_id)
+        backend = BackendStore(self.tenant_id()).find_by_client_id(backend_id)
         if backend is None:
             raise ApiError(404, "not_found", f"backend {backend_id!r} not found")
         healthy = read_health([backend.id]).get(backend.id)
@@ -140,7 +139,7 @@ class RouteDetailView(BalancerView):
     serializer_class = RouteSerializer
 
     def get(self, request, route_id: str):
-        route = load_snapshot(self.tenant_id()).routes.get(route_id)
+        route = RouteStore(self.tenant_id()).find_by_client_id(route_id)
         if route is None:
             raise ApiError(404, "not_found", f"route {route_id!r} not found")
         return Response(route_payload(route))

@@ -51,3 +51,24 @@ def test_it_lets_a_platform_admin_act_in_the_tenant_it_names(api, platform_admin
     listing = api.as_(platform_admin, tenant_header=tenant_a["id"]).get("/api/backends").json()
     assert listing["total_count"] == 1
     assert api.as_(platform_admin).get("/api/backends").status_code == 403  # no tenant selected
+
+
+def test_it_keeps_traffic_numbers_per_tenant(api, outsider, objects, tenant_a):
+    import time
+
+    from veloflux_site.storage import keys
+    from veloflux_site.storage.connection import get_redis
+
+    client = get_redis()
+    client.hset(keys.tenant_metrics_total(tenant_a["id"]), mapping={"requests": 42})
+    client.hset(keys.tenant_metrics_minute(tenant_a["id"], int(time.time() // 60)), mapping={"requests": 42})
+    client.hset(keys.routing_health(), objects["backend"]["id"], "down")
+    assert api.as_(outsider).get("/api/metrics").json()["totals"]["requests"] == 0
+    assert api.as_(outsider).get("/api/analytics").json()["totals"]["requests"] == 0
+    assert api.as_(outsider).get("/api/status").json()["status"] == "ok"
+    assert api.as_(tenant_a["viewer"]).get("/api/analytics").json()["totals"]["requests"] == 42
+
+
+def test_it_validates_documents_against_the_callers_own_tenant(api, outsider, objects):
+    result = api.as_(outsider).post("/api/config/validate", {"pools": [{"name": "web"}]}).json()
+    assert result["valid"] is True and result["diff"]["pools"]["create"] == [{"name": "web"}]

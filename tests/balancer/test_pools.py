@@ -129,3 +129,10 @@ def test_it_lets_viewers_read_but_not_write(api, member, viewer):
 
 def test_it_requires_authentication(api):
     assert api.get("/api/pools").status_code == 401
+
+
+def test_it_accepts_form_encoded_bodies_from_the_browsable_api(api, member):
+    response = api.as_(member).post("/api/pools", {"name": "form", "algorithm": "random", "sticky_sessions": "true"},
+                                    format="multipart")
+    assert response.status_code == 201, response.json()
+    assert response.json()["sticky_sessions"] is True

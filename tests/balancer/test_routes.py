@@ -93,3 +93,10 @@ def test_it_filters_routes_by_pool(api, member, web):
     route(api, member, "a.example.com", "web")
     route(api, member, "b.example.com", "api")
     assert [r["host"] for r in api.as_(member).get("/api/routes?pool=api").json()["items"]] == ["b.example.com"]
+
+
+def test_it_answers_404_for_ids_that_cannot_exist(api, member, web):
+    for path in ("/api/routes/a%20b", "/api/routes/%7Bx%7D", "/api/backends/a%20b", "/api/pools/a%20b"):
+        assert api.as_(member).get(path).status_code == 404, path
+        assert api.as_(member).put(path, {"weight": 1}).status_code == 404, path
+        assert api.as_(member).delete(path).status_code == 404, path
