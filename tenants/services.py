@@ -155,7 +155,8 @@ def _check_role_change(actor_role: str | None, actor_is_admin: bool, target_role
 
 
 def _owner_count(tenant_id: str, members: list[User]) -> int:
-    return sum(1 for user in members if user.memberships.get(tenant_id) == "owner")
+    """Owners who can still act (a deactivated owner cannot run the tenant)."""
+    return sum(1 for user in members if user.memberships.get(tenant_id) == "owner" and user.active)
 
 
 @retry_on_stale()
@@ -205,8 +206,10 @@ def update_member(tenant: Tenant, user_id: str, changes: dict, actor: Actor, act
         raise ApiError(409, "shared_account", "This account also belongs to other tenants, so this tenant cannot "
                        "deactivate it; remove it from this tenant instead.",
                        {"active": ["the account is shared with other tenants"]})
-    if current_role == "owner" and new_role != "owner" and _owner_count(tenant.id, user_store.members(tenant.id)) <= 1:
-        raise ApiError(409, "last_owner", "A tenant needs at least one owner; make someone else owner first.")
+    stops_owning = current_role == "owner" and old.active and (
+        new_role != "owner" or changes.get("active", True) is False)
+    if stops_owning and _owner_count(tenant.id, user_store.members(tenant.id)) <= 1:
+        raise ApiError(409, "last_owner", "A tenant needs at least one active owner; make someone else owner first.")
     new = User.from_dict({**old.to_dict(), **changes, "memberships": {**old.memberships, tenant.id: new_role}})
     batch = AtomicWrite()
     user_store.stage_update(batch, old, new)
@@ -223,7 +226,7 @@ def remove_member(tenant: Tenant, user_id: str, actor: Actor, actor_role: str | 
     old = member_of(tenant.id, user_id)
     role = old.memberships[tenant.id]
     _check_role_change(actor_role, actor_is_admin, role, None)
-    if role == "owner" and _owner_count(tenant.id, user_store.members(tenant.id)) <= 1:
+    if role == "owner" and old.active and _owner_count(tenant.id, user_store.members(tenant.id)) <= 1:
         raise ApiError(409, "last_owner", "A tenant needs at least one owner; you cannot remove the last one.")
     batch = AtomicWrite()
     remaining = {t: r for t, r in old.memberships.items() if t != tenant.id}

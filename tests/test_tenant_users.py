@@ -162,3 +162,15 @@ def test_it_refuses_to_deactivate_an_account_another_tenant_shares(api, admin, o
     assert "active" in error["fields"]
     # The outsider still works in their own tenant.
     assert_ok(api.as_(outsider).get(f"/api/tenants/{outsider.tenant_id}"))
+
+
+def test_it_refuses_to_deactivate_the_last_active_owner(api, owner, admin, platform_admin):
+    url = users_url(owner.tenant_id, owner.id)
+    assert_error(api.as_(owner).put(url, {"active": False}), 409, "last_owner")
+    assert_error(api.as_(platform_admin).put(url, {"active": False}), 409, "last_owner")
+    # With a second active owner it is fine; then that one is the last active owner.
+    assert_ok(api.as_(owner).put(users_url(owner.tenant_id, admin.id), {"role": "owner"}))
+    assert_ok(api.as_(owner).put(url, {"active": False}))
+    assert_error(api.as_(admin).put(users_url(owner.tenant_id, admin.id), {"role": "admin"}), 409, "last_owner")
+    # Removing the deactivated owner is allowed: an active owner remains.
+    assert api.as_(admin).delete(url).status_code == 204
