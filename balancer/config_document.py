@@ -19,6 +19,8 @@ from balancer.models import DEFAULT_WEIGHT, Backend, Pool, Route
 from balancer.validation import Errors, clean_backend, clean_global, clean_pool, clean_route
 
 DOCUMENT_KEYS = ("global", "pools", "routes")
+# Sections of a VeloFlux file that configure the platform, not a tenant: accepted and reported as ignored.
+PLATFORM_SECTIONS = ("api", "auth", "cluster", "redis", "tenants", "billing", "ai", "logging", "metrics", "tls")
 
 
 class HasConfig(Protocol):
@@ -146,9 +148,13 @@ def parse_document(document: Any) -> ParsedDocument:
         parsed.errors["document"] = ["must be an object with global, pools and routes"]
         return parsed
     for name in document:
-        if name not in DOCUMENT_KEYS:
-            parsed.errors.setdefault(name, []).append(f"unknown section; a document has {', '.join(DOCUMENT_KEYS)}")
-    parsed.global_settings, global_errors, parsed.ignored = clean_global(document.get("global"))
+        if name in PLATFORM_SECTIONS:
+            parsed.ignored.append(str(name))
+        elif name not in DOCUMENT_KEYS:
+            parsed.errors.setdefault(str(name), []).append(
+                f"unknown section; a document has {', '.join(DOCUMENT_KEYS)}")
+    parsed.global_settings, global_errors, ignored_global = clean_global(document.get("global"))
+    parsed.ignored.extend(ignored_global)
     parsed.errors.update(global_errors)
     for index, raw in enumerate(_list(document, "pools", parsed.errors)):
         _parse_pool(index, raw, parsed)

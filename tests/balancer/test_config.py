@@ -9,6 +9,8 @@ import yaml
 from tests.balancer.helpers import audit_actions, backend, error, pool, route, routing_version
 
 VELOFLUX_YAML = """
+cluster:
+  enabled: false
 global:
   bind_address: "0.0.0.0:80"
   metrics_address: "0.0.0.0:8080"
@@ -103,7 +105,7 @@ def test_it_imports_the_veloflux_yaml_layout(api, member, tenant_a):
     assert response.status_code == 200, response.json()
     body = response.json()
     assert body["applied"] is True and body["config_version"] == 1
-    assert set(body["ignored"]) == {"global.bind_address", "global.metrics_address"}
+    assert set(body["ignored"]) == {"cluster", "global.bind_address", "global.metrics_address"}
     assert len(body["diff"]["backends"]["create"]) == 2
     config = api.as_(member).get("/api/config").json()
     assert config["global"] == {"health_check": {"interval": 10.0, "timeout": 5.0, "fall": 3}}
