@@ -9,6 +9,7 @@ from rest_framework import authentication, exceptions
 
 from tenants import tokens
 from tenants.accounts import API_KEY_PREFIX, hash_api_key
+from tenants.models import ApiKey
 from tenants.principal import Principal
 from tenants.store import TenantStore, UserStore, lookup_api_key
 from veloflux_site.api.errors import ApiError
@@ -77,6 +78,19 @@ class JWTAuthentication(authentication.BaseAuthentication):
         return 'Bearer realm="veloflux"'
 
 
+def valid_api_key(raw: str) -> ApiKey:
+    """The key record for a raw key that is known, unexpired and of an active tenant (HTTP and WebSocket)."""
+    record = lookup_api_key(hash_api_key(raw), get_redis())
+    if record is None:
+        raise exceptions.AuthenticationFailed("Unknown or revoked API key.", code="invalid_api_key")
+    if record.expires_at and datetime.fromisoformat(record.expires_at.replace("Z", "+00:00")) <= datetime.now(UTC):
+        raise exceptions.AuthenticationFailed("This API key has expired.", code="api_key_expired")
+    tenant = TenantStore().find(record.tenant_id)
+    if tenant is None or not tenant.active:
+        raise exceptions.AuthenticationFailed("This API key's tenant is not active.")
+    return record
+
+
 class APIKeyAuthentication(authentication.BaseAuthentication):
     """``X-API-Key: vfk_...``, ``Authorization: Api-Key vfk_...`` or ``Bearer vfk_...``."""
 
@@ -89,14 +103,7 @@ class APIKeyAuthentication(authentication.BaseAuthentication):
                 raw = value.strip()
         if not raw:
             return None
-        record = lookup_api_key(hash_api_key(raw), get_redis())
-        if record is None:
-            raise exceptions.AuthenticationFailed("Unknown or revoked API key.", code="invalid_api_key")
-        if record.expires_at and datetime.fromisoformat(record.expires_at.replace("Z", "+00:00")) <= datetime.now(UTC):
-            raise exceptions.AuthenticationFailed("This API key has expired.", code="api_key_expired")
-        tenant = TenantStore().find(record.tenant_id)
-        if tenant is None or not tenant.active:
-            raise exceptions.AuthenticationFailed("This API key's tenant is not active.")
+        record = valid_api_key(raw)
         if request.META.get("HTTP_X_TENANT_ID", record.tenant_id) != record.tenant_id:
             raise ApiError(404, "not_found", "tenant not found")
         return Principal(auth_method="api_key", tenant_id=record.tenant_id, role=record.role, api_key=record), record

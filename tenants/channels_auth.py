@@ -10,13 +10,13 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
 from django.utils.module_loading import import_string
+from rest_framework.exceptions import AuthenticationFailed
 
 from tenants import tokens
-from tenants.accounts import hash_api_key
+from tenants.authentication import valid_api_key
 from tenants.middleware import SESSION_TENANT, SESSION_USER
 from tenants.principal import AnonymousPrincipal, Principal
-from tenants.store import TenantStore, UserStore, lookup_api_key
-from veloflux_site.storage.connection import get_redis
+from tenants.store import TenantStore, UserStore
 
 
 def _user_principal(user_id: str, tenant_id: str | None, method: str, claims: dict | None = None):
@@ -44,9 +44,9 @@ def resolve_principal(query_string: bytes, headers: list[tuple[bytes, bytes]]):
         return _user_principal(claims["sub"], claims.get("tid"), "jwt", claims)
     raw_key = (params.get("api_key") or [None])[0]
     if raw_key:
-        record = lookup_api_key(hash_api_key(raw_key), get_redis())
-        tenant = TenantStore().find(record.tenant_id) if record else None
-        if record is None or tenant is None or not tenant.active:
+        try:
+            record = valid_api_key(raw_key)
+        except AuthenticationFailed:
             return AnonymousPrincipal()
         return Principal(auth_method="api_key", tenant_id=record.tenant_id, role=record.role, api_key=record)
     cookie_header = b"; ".join(value for name, value in headers if name == b"cookie").decode("latin-1")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
@@ -12,6 +13,8 @@ from tenants.channels_auth import PrincipalAuthMiddleware
 from tests.support.actors import PASSWORD
 from tests.support.assertions import assert_ok
 from tests.support.ws import WebsocketClient
+from veloflux_site.storage import keys
+from veloflux_site.storage.connection import get_redis
 
 
 class WhoAmI(AsyncJsonWebsocketConsumer):
@@ -101,3 +104,11 @@ def test_it_refuses_a_user_removed_from_the_tenant(api, owner, member):
 def test_it_refuses_the_users_of_a_suspended_tenant(api, owner, platform_admin):
     assert_ok(api.as_(platform_admin).put(f"/api/tenants/{owner.tenant_id}", {"active": False}))
     assert who(f"/ws?token={owner.token}")["authenticated"] is False
+
+
+def test_it_refuses_an_expired_api_key(api, admin):
+    created = assert_ok(api.as_(admin).post("/api/auth/api-keys", {"name": "ws", "role": "viewer"}), 201)
+    key = keys.api_key(admin.tenant_id, created["id"])
+    record = json.loads(get_redis().get(key))
+    get_redis().set(key, json.dumps({**record, "expires_at": "2020-01-01T00:00:00Z"}))
+    assert who(f"/ws?api_key={created['key']}")["authenticated"] is False
