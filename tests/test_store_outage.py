@@ -98,3 +98,19 @@ def test_it_warns_without_failing_when_redis_is_unreachable_at_start(caplog, own
     with caplog.at_level(logging.WARNING, logger="veloflux.storage"):
         assert warn_if_not_durable() is None
     assert "not reachable" in caplog.text
+
+
+def test_it_reports_readiness_on_a_redis_without_the_config_command(api, redis_server, caplog):
+    """Managed Redis services often disable CONFIG: persistence is then reported as unknown, not a 500."""
+    server = RedisServer(appendonly=True, extra_args=("--rename-command", "CONFIG", "")).start()
+    point_app_at(server.url)
+    try:
+        ready = assert_ok(api.get("/api/status/health"))
+        persistence = ready["checks"]["redis"]["persistence"]
+        assert persistence["aof"] is True and persistence["durable"] is True and persistence["rdb"] is None
+        with caplog.at_level(logging.WARNING, logger="veloflux.storage"):
+            assert warn_if_not_durable()["durable"] is True
+        assert caplog.text == ""
+    finally:
+        point_app_at(redis_server.url)
+        server.cleanup()

@@ -19,13 +19,14 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, port: int | None = None, appendonly: bool = False):
+    def __init__(self, port: int | None = None, appendonly: bool = False, extra_args: tuple[str, ...] = ()):
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
         self.binary = binary
         self.port = port or free_port()
         self.appendonly = appendonly
+        self.extra_args = tuple(extra_args)  # e.g. ("--rename-command", "CONFIG", "") like managed Redis
         self.dir = Path(tempfile.mkdtemp(prefix="vf-redis-"))
         self.process: subprocess.Popen | None = None
 
@@ -37,7 +38,7 @@ class RedisServer:
         self.process = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "yes" if self.appendonly else "no", "--dir", str(self.dir),
-             "--daemonize", "no", "--loglevel", "warning"],
+             "--daemonize", "no", "--loglevel", "warning", *self.extra_args],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         client = redis.Redis(port=self.port, socket_connect_timeout=0.2)

@@ -103,12 +103,20 @@ def reset_redis() -> None:
 
 
 def persistence_status(client: redis.Redis | None = None) -> dict:
-    """Whether the server keeps data on disk: AOF on, or RDB snapshots configured."""
+    """Whether the server keeps data on disk: AOF on, or RDB snapshots configured.
+
+    Managed Redis services often disable CONFIG; the snapshot schedule is then unknown
+    (``rdb`` None), and so is durability unless AOF is on.
+    """
     client = client or get_redis()
     info = client.info("persistence")
     aof = bool(int(info.get("aof_enabled", 0)))
-    save = client.config_get("save").get("save", "")
-    return {"aof": aof, "rdb": bool(save.strip()), "durable": aof or bool(save.strip())}
+    try:
+        rdb: bool | None = bool(client.config_get("save").get("save", "").strip())
+    except redis.ResponseError:
+        rdb = None
+    durable = True if aof or rdb else (None if rdb is None else False)
+    return {"aof": aof, "rdb": rdb, "durable": durable}
 
 
 def warn_if_not_durable() -> dict | None:
@@ -119,7 +127,10 @@ def warn_if_not_durable() -> dict | None:
         log.warning("Redis at %s is not reachable at start (%s); the API answers 503 until it is.",
                     settings.REDIS_URL, exc)
         return None
-    if not status["durable"]:
+    if status["durable"] is None:
+        log.warning("Cannot tell whether Redis persists data (CONFIG is disabled and AOF is off): make sure "
+                    "snapshots or appendonly are on, or a Redis restart loses all VeloFlux data.")
+    elif not status["durable"]:
         log.warning("Redis persistence is OFF (no AOF, no RDB snapshots): a Redis restart loses all "
                     "VeloFlux data. Enable appendonly yes.")
     return status
