@@ -237,3 +237,27 @@ def next_due_at(client: redis.Redis) -> float | None:
     """The earliest due time in the set (a claimed backend shows its lease expiry)."""
     first = client.zrange(keys.health_due(), 0, 0, withscores=True)
     return float(first[0][1]) if first else None
+
+
+RELEASE_SCRIPT = r"""
+local released = 0
+for i = 1, #ARGV, 3 do
+  local claim = redis.call('HGET', KEYS[2], ARGV[i])
+  if claim and cjson.decode(claim).token == ARGV[i + 1] then
+    redis.call('HDEL', KEYS[2], ARGV[i])
+    if redis.call('HEXISTS', KEYS[3], ARGV[i]) == 1 then redis.call('ZADD', KEYS[1], ARGV[i + 2], ARGV[i]) end
+    released = released + 1
+  end
+end
+return released
+"""
+
+
+def release_claims(client: redis.Redis, claims: list[Claim]) -> int:
+    """Give back claims that were never probed (a sweeper stopping): each is due again at its old due time."""
+    if not claims:
+        return 0
+    args: list[str] = []
+    for claim in claims:
+        args += [claim.backend_id, claim.token, repr(claim.due)]
+    return int(client.eval(RELEASE_SCRIPT, 3, keys.health_due(), keys.health_claims(), keys.health_targets(), *args))

@@ -142,7 +142,8 @@ def next_due_times(claim: Claim, now: float) -> tuple[float, float]:
     interval = claim.target.interval
     steady = claim.due + interval * (1 + random.uniform(-STEADY_JITTER, STEADY_JITTER))
     if steady < now:
-        steady = now + random.uniform(0, min(interval, 1.0))
+        # A whole interval behind: do not catch up (that would double the load), start a new, spread phase.
+        steady = now + random.uniform(0.5, 1.0) * interval
     return steady, now + random.uniform(0.05, 1.0) * interval
 
 
