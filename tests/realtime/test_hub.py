@@ -194,7 +194,7 @@ def test_it_tracks_presence_with_join_and_leave(asgi_server, owner, viewer):
 
     async def scenario():
         watcher = await connected(asgi_server, owner)
-        await watcher.call("subscribe", {"channel": channel})
+        await watcher.call("subscribe", {"channel": channel, "join_leave": True})
         guest = await connected(asgi_server, viewer)
         await guest.call("subscribe", {"channel": channel})
         joined = await watcher.next_push("join")

@@ -6,6 +6,8 @@ from tenants import accounts
 from tenants.store import TenantStore
 from tests.support.assertions import assert_error
 from veloflux_site.realtime import hub
+from veloflux_site.storage import keys
+from veloflux_site.storage.connection import get_redis
 
 
 def test_it_publishes_through_the_api_idempotently(api, member):
@@ -73,3 +75,13 @@ def test_it_returns_history_and_presence(api, owner):
     presence = api.as_(owner).get("/api/realtime/presence", {"channel": channel}).json()
     assert [p["data"] for p in history["publications"]] == [1, 2]
     assert presence["num_clients"] == 1 and presence["clients"]["c1"]["user"] == owner.id
+
+
+def test_it_keeps_refreshed_presence_and_drops_stale_entries(owner):
+    channel = f"tenant:{owner.tenant_id}:p"
+    hub.presence_join(channel, "stale", {"client": "stale", "user": "u1"})
+    hub.presence_join(channel, "live", {"client": "live", "user": "u2"})
+    # "stale" stopped refreshing long ago; "live" is refreshed by its process's registry.
+    get_redis().zadd(keys.hub_channel(channel, "presence:exp"), {"stale": 1, "live": 1})
+    hub.presence_refresh([((channel, "live"), {"client": "live", "user": "u2"})])
+    assert list(hub.presence(channel)) == ["live"]

@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class AsgiServer:
-    def __init__(self, redis_url: str):
+    def __init__(self, redis_url: str, ws: str = "wsproto"):
+        self.ws = ws
         self.port = free_port()
         self.redis_url = redis_url
         self.process: subprocess.Popen | None = None
@@ -34,7 +35,7 @@ class AsgiServer:
         env = {**os.environ, "REDIS_URL": self.redis_url, "VF_LOG_LEVEL": "WARNING"}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "veloflux_site.asgi:application", "--host", "127.0.0.1",
-             "--port", str(self.port), "--loop", "uvloop", "--http", "httptools", "--ws", "websockets-sansio",
+             "--port", str(self.port), "--loop", "uvloop", "--http", "httptools", "--ws", self.ws,
              "--no-access-log", "--log-level", "warning"],
             cwd=ROOT, env=env,
         )

@@ -4,12 +4,14 @@ Client → server frames: ``{"id": 1, "method": "subscribe", "params": {...}}``.
 Server → client frames use the one realtime envelope
 ``{"type", "data", "timestamp"}`` (plus ``id`` on replies).
 
-Methods: connect {token?}, subscribe {channel, recover?, offset?, epoch?},
+Methods: connect {token?}, subscribe {channel, recover?, offset?, epoch?, join_leave?},
 unsubscribe {channel}, publish {channel, data, idempotency_key?},
 presence {channel}, presence_stats {channel}, history {channel, limit?, since_offset?}, ping.
 Pushes: ``publication`` (``data`` is the published payload; ``channel``, ``offset``,
 ``epoch`` sit beside it), ``join``/``leave`` {channel, info},
 ``unsubscribe`` {channel, code, reason} (code 3001: fell behind — resubscribe with recover).
+Join/leave pushes are opt-in (``join_leave: true``), as in Centrifugo: on a channel with
+N subscribers they would otherwise cost N² deliveries.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from veloflux_site.realtime.permissions import Channel, ChannelError, can_publis
 from veloflux_site.storage import keys
 
 HUB_PREFIX = keys.hub_pubsub("")
+PRESENCE_PREFIX = keys.hub_presence_pubsub("")
 FELL_BEHIND = 3001
 PRESENCE_REFRESH_SECONDS = 25
 MAX_FRAME_BYTES = 64 * 1024
@@ -37,6 +40,49 @@ MAX_SUBSCRIPTIONS = 256
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def publication_frame(channel: str, message: dict) -> str:
+    """The frame of a publication, encoded once per process however many subscribers get it
+    (the broker hands every local subscriber the same message dict)."""
+    frame = message.get("_frame")
+    if frame is None:
+        frame = message["_frame"] = json.dumps(
+            {"type": "publication", "data": message["data"], "timestamp": now_iso(), "channel": channel,
+             "offset": message["offset"], "epoch": message["epoch"]}, separators=(",", ":"))
+    return frame
+
+
+class PresenceRegistry:
+    """This process's live subscriptions, refreshed in Redis by ONE task (not one per connection)."""
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[str, str], dict] = {}
+        self.task: asyncio.Task | None = None
+
+    def add(self, channel: str, client_id: str, info: dict) -> None:
+        self.entries[(channel, client_id)] = info
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._refresh_forever(), name="hub-presence")
+
+    def discard(self, channel: str, client_id: str) -> None:
+        self.entries.pop((channel, client_id), None)
+
+    async def _refresh_forever(self) -> None:
+        while self.entries:
+            await asyncio.sleep(PRESENCE_REFRESH_SECONDS)
+            await _run(hub.presence_refresh, list(self.entries.items()))
+
+
+_registries: dict[int, PresenceRegistry] = {}
+
+
+def presence_registry() -> PresenceRegistry:
+    loop_id = id(asyncio.get_running_loop())
+    registry = _registries.get(loop_id)
+    if registry is None:
+        registry = _registries[loop_id] = PresenceRegistry()
+    return registry
 
 
 class CommandError(Exception):
@@ -49,7 +95,20 @@ def _run(func, *args, **kwargs):
     return sync_to_async(func, thread_sensitive=False)(*args, **kwargs)
 
 
-class HubConsumer(AsyncWebsocketConsumer):
+class BrokerConsumer(AsyncWebsocketConsumer):
+    """A consumer fed by the process's broker, not by a channel layer.
+
+    Channels would give every consumer its own channel-layer channel and a receive
+    loop on channels-redis; ours never use it (deliveries come from one pub/sub
+    connection per process), so naming a layer alias that is not configured makes
+    Channels skip it — no per-connection Redis work, and a layer timeout under load
+    cannot take the connections down.
+    """
+
+    channel_layer_alias = "__broker_only__"
+
+
+class HubConsumer(BrokerConsumer):
     async def connect(self):
         self.principal = self.scope.get("principal")
         self.client_id = secrets.token_hex(8)
@@ -59,20 +118,17 @@ class HubConsumer(AsyncWebsocketConsumer):
         self.subscriptions: dict[str, Channel] = {}
         self.lagging: set[str] = set()
         self._last_offset: dict[str, int] = {}  # per channel: the last offset this client was sent
-        self.subscriber = Subscriber(on_lag=lambda redis_channel: self._on_lag(redis_channel[len(HUB_PREFIX):]))
+        self.subscriber = Subscriber(on_lag=self._on_lag)
+        self.join_leave: set[str] = set()  # channels whose join/leave notices this client asked for
         self.writer = asyncio.create_task(self._write_loop())
-        self.presence_task: asyncio.Task | None = None
         await self.accept()
 
     async def disconnect(self, code):
-        broker = get_broker()
         for name in list(self.subscriptions):
-            await broker.unsubscribe(keys.hub_pubsub(name), self.subscriber)
+            await self._unlisten(name)
             await self._leave(name)
         self.subscriptions.clear()
-        for task in (self.writer, self.presence_task):
-            if task is not None:
-                task.cancel()
+        self.writer.cancel()
 
     # --- frames -------------------------------------------------------------
     async def send_envelope(self, kind: str, data, request_id=None, **extra) -> None:
@@ -119,8 +175,6 @@ class HubConsumer(AsyncWebsocketConsumer):
         if self.principal is None or not self.principal.is_authenticated:
             raise CommandError(109, "unauthorized: connect with a valid JWT (params.token) or a session")
         self.connected = True
-        if self.presence_task is None:
-            self.presence_task = asyncio.create_task(self._refresh_presence())
         return {"client": self.client_id, "user": self._user_label(), "tenant_id": self.principal.tenant_id}
 
     def _channel(self, params: dict) -> Channel:
@@ -146,6 +200,9 @@ class HubConsumer(AsyncWebsocketConsumer):
         self.subscriptions[channel.name] = channel
         self.lagging.discard(channel.name)
         await get_broker().subscribe(keys.hub_pubsub(channel.name), self.subscriber)
+        if params.get("join_leave"):
+            self.join_leave.add(channel.name)
+            await get_broker().subscribe(keys.hub_presence_pubsub(channel.name), self.subscriber)
         result: dict = {"channel": channel.name}
         if params.get("recover"):
             try:
@@ -166,7 +223,7 @@ class HubConsumer(AsyncWebsocketConsumer):
         channel = self._channel(params)
         if self.subscriptions.pop(channel.name, None) is None:
             raise CommandError(107, f"not subscribed to {channel.name}")
-        await get_broker().unsubscribe(keys.hub_pubsub(channel.name), self.subscriber)
+        await self._unlisten(channel.name)
         await self._leave(channel.name)
         return {"channel": channel.name}
 
@@ -204,33 +261,46 @@ class HubConsumer(AsyncWebsocketConsumer):
         return {"channel": channel.name, "publications": publications, "offset": offset, "epoch": epoch}
 
     # --- delivery -------------------------------------------------------------
-    def _on_lag(self, channel: str) -> None:
-        self.lagging.add(channel)
+    async def _unlisten(self, channel: str) -> None:
+        broker = get_broker()
+        await broker.unsubscribe(keys.hub_pubsub(channel), self.subscriber)
+        if channel in self.join_leave:
+            self.join_leave.discard(channel)
+            await broker.unsubscribe(keys.hub_presence_pubsub(channel), self.subscriber)
+
+    def _on_lag(self, redis_channel: str) -> None:
+        if redis_channel.startswith(HUB_PREFIX):
+            self.lagging.add(redis_channel[len(HUB_PREFIX):])
+        # A lost join/leave notice is not data: presence can always be re-read.
 
     async def _write_loop(self) -> None:
         while True:
             redis_channel, message = await self.subscriber.queue.get()
+            if redis_channel.startswith(PRESENCE_PREFIX):
+                await self._presence_notice(redis_channel[len(PRESENCE_PREFIX):], message)
+                continue
             channel = redis_channel[len(HUB_PREFIX):]
             if channel in self.lagging:
                 await self._drop_lagging(channel)
                 continue
             if channel not in self.subscriptions:
                 continue
-            if "offset" in message:
-                if message["offset"] <= self._last_offset.get(channel, 0):
-                    continue  # already delivered through recovery
-                self._last_offset[channel] = message["offset"]
-                await self.send_envelope("publication", message["data"], channel=channel,
-                                         offset=message["offset"], epoch=message["epoch"])
-            elif "join" in message or "leave" in message:
-                kind = "join" if "join" in message else "leave"
-                if message[kind].get("client") != self.client_id:  # no echo of one's own presence
-                    await self.send_envelope(kind, {"channel": channel, "info": message[kind]})
+            if message["offset"] <= self._last_offset.get(channel, 0):
+                continue  # already delivered through recovery
+            self._last_offset[channel] = message["offset"]
+            await self.send(text_data=publication_frame(channel, message))
+
+    async def _presence_notice(self, channel: str, message: dict) -> None:
+        if channel not in self.subscriptions:
+            return
+        kind = "join" if "join" in message else "leave"
+        if message[kind].get("client") != self.client_id:  # no echo of one's own presence
+            await self.send_envelope(kind, {"channel": channel, "info": message[kind]})
 
     async def _drop_lagging(self, channel: str) -> None:
         if self.subscriptions.pop(channel, None) is None:
             return
-        await get_broker().unsubscribe(keys.hub_pubsub(channel), self.subscriber)
+        await self._unlisten(channel)
         self.lagging.discard(channel)
         await self.send_envelope("unsubscribe", {
             "channel": channel, "code": FELL_BEHIND,
@@ -248,14 +318,9 @@ class HubConsumer(AsyncWebsocketConsumer):
         info = self._presence_info()
         await _run(hub.presence_join, channel, self.client_id, info)
         await _run(hub.announce, channel, "join", info)
+        presence_registry().add(channel, self.client_id, info)
 
     async def _leave(self, channel: str) -> None:
+        presence_registry().discard(channel, self.client_id)
         await _run(hub.presence_leave, channel, self.client_id)
         await _run(hub.announce, channel, "leave", self._presence_info())
-
-    async def _refresh_presence(self) -> None:
-        while True:
-            await asyncio.sleep(PRESENCE_REFRESH_SECONDS)
-            for channel in list(self.subscriptions):
-                await _run(hub.presence_join, channel, self.client_id, self._presence_info())
-

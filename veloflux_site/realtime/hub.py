@@ -128,6 +128,17 @@ def presence_join(channel: str, client_id: str, info: dict, client: redis.Redis 
     pipe.execute()
 
 
+def presence_refresh(entries: list[tuple[tuple[str, str], dict]], client: redis.Redis | None = None) -> None:
+    """Extend the presence of many (channel, client) pairs in one pipeline."""
+    client = client or get_redis()
+    expires = time.time() + PRESENCE_TTL_SECONDS
+    pipe = client.pipeline(transaction=False)
+    for (channel, client_id), info in entries:
+        pipe.hset(keys.hub_channel(channel, "presence"), client_id, json.dumps(info, separators=(",", ":")))
+        pipe.zadd(keys.hub_channel(channel, "presence:exp"), {client_id: expires})
+    pipe.execute()
+
+
 def presence_leave(channel: str, client_id: str, client: redis.Redis | None = None) -> None:
     client = client or get_redis()
     pipe = client.pipeline(transaction=True)
@@ -162,4 +173,4 @@ def presence_stats(channel: str, client: redis.Redis | None = None) -> dict:
 def announce(channel: str, kind: str, info: dict, client: redis.Redis | None = None) -> None:
     """Join/leave notices: live only (not kept in history)."""
     client = client or get_redis()
-    client.publish(keys.hub_pubsub(channel), json.dumps({kind: info}, separators=(",", ":")))
+    client.publish(keys.hub_presence_pubsub(channel), json.dumps({kind: info}, separators=(",", ":")))

@@ -15,11 +15,10 @@ import time
 from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
 
 from veloflux_site.realtime import snapshots
 from veloflux_site.realtime.broker import Subscriber, get_broker
-from veloflux_site.realtime.consumers import now_iso
+from veloflux_site.realtime.consumers import BrokerConsumer, now_iso
 from veloflux_site.storage import keys
 
 CONTROL_CHANNEL = keys.events_channel("ws")
@@ -27,7 +26,7 @@ UNAUTHORIZED = 4401
 DEBOUNCE_SECONDS = 0.1
 
 
-class StreamConsumer(AsyncWebsocketConsumer):
+class StreamConsumer(BrokerConsumer):
     name: str = ""
     interval: float = 5.0
     event_topics: tuple[str, ...] = ()

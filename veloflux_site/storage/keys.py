@@ -289,3 +289,8 @@ def hub_channel(channel: str, part: str) -> str:
 def hub_pubsub(channel: str) -> str:
     """The Redis pub/sub channel a hub channel's publications travel on."""
     return f"{PREFIX}:hub:pub:{channel}"
+
+
+def hub_presence_pubsub(channel: str) -> str:
+    """Join/leave notices of a hub channel (only subscriptions that asked for them listen)."""
+    return f"{PREFIX}:hub:presence:{channel}"
