@@ -158,7 +158,8 @@ def revoke_api_key(tenant_id: str, key_id: str, actor: Actor) -> None:
 
 # --- profile --------------------------------------------------------------
 @retry_on_stale()
-def update_profile(user_id: str, changes: dict, actor: Actor, tenant_id: str | None) -> User:
+def update_profile(user_id: str, changes: dict, actor: Actor, tenant_id: str | None,
+                   expected_version: int | None = None) -> User:
     store = UserStore()
     changes = dict(changes)  # this may run again after a lost race: never consume the caller's dict
     old = store.get(user_id)
@@ -176,7 +177,7 @@ def update_profile(user_id: str, changes: dict, actor: Actor, tenant_id: str | N
         data["must_change_password"] = False
     new = User.from_dict(data)
     batch = AtomicWrite()
-    store.stage_update(batch, old, new)
+    store.stage_update(batch, old, new, expected_version)
     for tid in sorted(old.memberships if tenant_id is None else [tenant_id]):
         audit_after = {**{k: getattr(new, k) for k in changes}, **({"password": "changed"} if new_password else {})}
         stage_audit(batch, tid, actor, "profile.update", "user", user_id,

@@ -193,7 +193,7 @@ def add_member(tenant: Tenant, *, email: str, role: str, first_name: str, last_n
 
 @retry_on_stale()
 def update_member(tenant: Tenant, user_id: str, changes: dict, actor: Actor, actor_role: str | None,
-                  actor_is_admin: bool) -> User:
+                  actor_is_admin: bool, expected_version: int | None = None) -> User:
     user_store = UserStore()
     changes = dict(changes)  # this may run again after a lost race: never consume the caller's dict
     old = member_of(tenant.id, user_id)
@@ -212,7 +212,7 @@ def update_member(tenant: Tenant, user_id: str, changes: dict, actor: Actor, act
         raise ApiError(409, "last_owner", "A tenant needs at least one active owner; make someone else owner first.")
     new = User.from_dict({**old.to_dict(), **changes, "memberships": {**old.memberships, tenant.id: new_role}})
     batch = AtomicWrite()
-    user_store.stage_update(batch, old, new)
+    user_store.stage_update(batch, old, new, expected_version)
     before = {"role": current_role, **{k: getattr(old, k) for k in changes}}
     after = {"role": new_role, **{k: getattr(new, k) for k in changes}}
     stage_audit(batch, tenant.id, actor, "user.update", "user", user_id, before, after)

@@ -118,3 +118,12 @@ def test_it_keeps_every_field_of_a_retried_update(owner, member):
                                                                    else {"first_name": f"N{i}"}))
     assert status_counts(responses) == {200: 20}
     assert assert_ok(Api().as_(owner).get(url))["role"] == "viewer"
+
+
+def test_it_lets_exactly_one_of_50_stale_member_updates_win(owner, member):
+    url = f"/api/tenants/{owner.tenant_id}/users/{member.id}"
+    responses = run_parallel(50, lambda i: Api().as_(owner).put(url, {"first_name": f"N{i}", "version": 1}))
+    assert status_counts(responses) == {200: 1, 409: 49}
+    assert all(assert_error(r, 409, "version_conflict")["current_version"] == 2
+               for r in responses if r.status_code == 409)
+    assert assert_ok(Api().as_(owner).get(url))["version"] == 2

@@ -81,3 +81,10 @@ def test_it_gives_a_platform_admin_a_profile_without_a_tenant(api, platform_admi
     body = assert_ok(api.as_(platform_admin).get(PROFILE))
     assert body["is_platform_admin"] is True and body["tenant_id"] is None
     assert_ok(api.as_(platform_admin).put(PROFILE, {"first_name": "Root"}))
+
+
+def test_it_refuses_a_stale_profile_version(api, member):
+    assert_ok(api.as_(member).put(PROFILE, {"first_name": "One", "version": 1}))
+    error = assert_error(api.as_(member).put(PROFILE, {"first_name": "Two", "version": 1}), 409, "version_conflict")
+    assert error["current_version"] == 2
+    assert assert_ok(api.as_(member).get(PROFILE))["first_name"] == "One"

@@ -174,3 +174,10 @@ def test_it_refuses_to_deactivate_the_last_active_owner(api, owner, admin, platf
     assert_error(api.as_(admin).put(users_url(owner.tenant_id, admin.id), {"role": "admin"}), 409, "last_owner")
     # Removing the deactivated owner is allowed: an active owner remains.
     assert api.as_(admin).delete(url).status_code == 204
+
+
+def test_it_refuses_a_stale_member_version(api, admin, member):
+    url = users_url(admin.tenant_id, member.id)
+    assert_ok(api.as_(admin).put(url, {"role": "viewer", "version": 1}))
+    assert_error(api.as_(admin).put(url, {"role": "admin", "version": 1}), 409, "version_conflict")
+    assert assert_ok(api.as_(admin).get(url))["role"] == "viewer"

@@ -132,7 +132,8 @@ class ProfileView(ApiView):
         data = self.validated(partial=True)
         if "email" in data and data["email"] != user.email and UserStore().find_by_email(data["email"]):
             raise ApiError(409, "email_taken", "Another account uses this email.", {"email": ["already in use"]})
-        updated = accounts.update_profile(user.id, data, self.actor(), self.tenant_id())
+        expected = data.pop("version", None)
+        updated = accounts.update_profile(user.id, data, self.actor(), self.tenant_id(), expected)
         return Response(accounts.user_payload(updated, self.tenant_id()))
 
 

@@ -64,6 +64,7 @@ class ProfileSerializer(serializers.Serializer):
     last_name = serializers.CharField(max_length=100, allow_blank=True, required=False)
     current_password = PasswordField(required=False)
     new_password = NewPasswordField(required=False)
+    version = serializers.IntegerField(required=False, min_value=1)
 
 
 class ApiKeyCreateSerializer(serializers.Serializer):
@@ -112,6 +113,7 @@ class MemberUpdateSerializer(serializers.Serializer):
     last_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
     role = serializers.ChoiceField(choices=ROLES, required=False)
     active = serializers.BooleanField(required=False)
+    version = serializers.IntegerField(required=False, min_value=1)
 
 
 class AuditQuerySerializer(serializers.Serializer):

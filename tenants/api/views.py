@@ -172,8 +172,9 @@ class MemberDetailView(TenantScopedView):
         if "name" in data or "first_name" in data or "last_name" in data:
             data["first_name"], data["last_name"] = split_name(data)
         data.pop("name", None)
+        expected = data.pop("version", None)
         user = services.update_member(tenant, user_id, data, self.actor(), self.principal.role,
-                                      self.principal.is_platform_admin)
+                                      self.principal.is_platform_admin, expected)
         return Response(member_payload(user, tenant.id))
 
     patch = put
