@@ -180,3 +180,15 @@ def test_it_validates_registration(api, change, field):
 def test_it_refuses_a_tenant_name_without_letters_or_digits_clearly(api):
     response = api.post("/api/auth/register", {**REGISTRATION, "tenant_name": "   "})
     assert_error(response, 400, "validation_error")
+
+
+def test_it_rate_limits_the_forwarded_client_behind_a_trusted_proxy(api, owner, settings):
+    settings.LOGIN_RATE_PER_IP = 2
+    settings.TRUSTED_PROXIES = ["127.0.0.1/32", "10.0.0.0/8"]
+    client = {"HTTP_X_FORWARDED_FOR": "203.0.113.5, 10.1.2.3"}  # client, then an inner trusted hop
+    for _ in range(2):
+        assert_ok(login(api, owner.email, **client))
+    assert_error(login(api, owner.email, **client), 429, "rate_limited")
+    # Another client behind the same proxy is not limited; a spoofed left-most hop does not help either.
+    assert_ok(login(api, owner.email, HTTP_X_FORWARDED_FOR="203.0.113.6"))
+    assert_error(login(api, owner.email, HTTP_X_FORWARDED_FOR="1.2.3.4, 203.0.113.5"), 429, "rate_limited")
