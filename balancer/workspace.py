@@ -76,8 +76,9 @@ class Workspace:
 
     @classmethod
     def from_snapshot(cls, snapshot: Snapshot, limits: dict[str, int]) -> Workspace:
-        return cls(snapshot, limits, copy.deepcopy(snapshot.pools), copy.deepcopy(snapshot.backends),
-                   copy.deepcopy(snapshot.routes), copy.deepcopy(snapshot.global_settings))
+        # Shallow copies are enough: operations replace records (new objects), they never edit one in place.
+        return cls(snapshot, limits, dict(snapshot.pools), dict(snapshot.backends), dict(snapshot.routes),
+                   copy.deepcopy(snapshot.global_settings))
 
     @property
     def tenant_id(self) -> str:
