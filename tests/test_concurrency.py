@@ -127,3 +127,13 @@ def test_it_lets_exactly_one_of_50_stale_member_updates_win(owner, member):
     assert all(assert_error(r, 409, "version_conflict")["current_version"] == 2
                for r in responses if r.status_code == 409)
     assert assert_ok(Api().as_(owner).get(url))["version"] == 2
+
+
+def test_it_rotates_a_refresh_token_once_under_parallel_use(owner):
+    responses = run_parallel(10, lambda i: Api().post("/api/auth/refresh", {"refresh_token": owner.refresh_token}))
+    assert status_counts(responses) == {200: 1, 401: 9}
+    assert {assert_error(r, 401)["code"] for r in responses if r.status_code == 401} <= {"token_reused",
+                                                                                        "token_revoked"}
+    # Parallel reuse is reuse: the whole family, the winner's new pair included, is revoked.
+    winner = next(r for r in responses if r.status_code == 200).json()
+    assert_error(Api().post("/api/auth/refresh", {"refresh_token": winner["refresh_token"]}), 401, "token_revoked")
