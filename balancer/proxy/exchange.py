@@ -31,7 +31,7 @@ REASON_OK = {200: b"OK", 204: b"No Content", 301: b"Moved Permanently", 302: b"F
 class Exchange:
     __slots__ = ("accept", "attempts", "backend", "body_buf", "body_done", "body_in", "chunked", "client",
                  "close_after", "conn", "deadline", "early_status", "expect_continue", "head", "holding", "http10",
-                 "keep_alive", "method", "request_id", "resp_bytes", "resp_chunked", "resp_done",
+                 "keep_alive", "method", "out", "request_id", "resp_bytes", "resp_chunked", "resp_done",
                  "resp_started", "retained", "route", "set_cookie", "started", "status", "url")
 
     def __init__(self, client: ClientProtocol, method: bytes, url: bytes, http10: bool, keep_alive: bool,
@@ -62,6 +62,7 @@ class Exchange:
         self.resp_started = False
         self.resp_done = False
         self.resp_chunked = False
+        self.out: list[bytes] = []  # response bytes gathered during one upstream read, written in one go
         self.resp_bytes = 0
         self.close_after = not keep_alive
         self.set_cookie: bytes | None = None
@@ -212,18 +213,26 @@ class Exchange:
         parts.append(b"\r\n")
         self.resp_started = True
         self.deadline = self.client.app.loop.time() + self.client.app.settings.upstream_timeout
-        self.client.transport.write(b"".join(parts))
+        self.out.append(b"".join(parts))
 
     def on_response_body(self, chunk: bytes) -> None:
         self.resp_bytes += len(chunk)
         if self.resp_chunked:
-            self.client.transport.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            self.out.append(b"%x\r\n%s\r\n" % (len(chunk), chunk))
         else:
-            self.client.transport.write(chunk)
+            self.out.append(chunk)
+
+    def flush(self) -> None:
+        """Write what one upstream read produced with a single send (head and body together)."""
+        out = self.out
+        if out:
+            self.client.transport.write(out[0] if len(out) == 1 else b"".join(out))
+            out.clear()
 
     def on_response_end(self, conn: UpstreamConn, keep_alive: bool) -> None:
         if self.resp_chunked:
-            self.client.transport.write(b"0\r\n\r\n")
+            self.out.append(b"0\r\n\r\n")
+        self.flush()
         self.conn = None
         if keep_alive and self.body_done and not conn.closed:
             self.client.app.upstreams.release(conn)

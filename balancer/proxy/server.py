@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -23,6 +24,9 @@ GRACE_S = 10.0
 
 async def serve(settings: ProxySettings, worker: int) -> None:
     loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
     app = ProxyApp(settings, loop, worker)
     if settings.https_port:
         from balancer.proxy.tls import CertStore
@@ -38,12 +42,12 @@ async def serve(settings: ProxySettings, worker: int) -> None:
     if settings.admin_port:
         servers.append(await loop.create_server(lambda: AdminProtocol(app), settings.admin_host,
                                                 settings.admin_port + worker))
+    gc.collect()
+    gc.freeze()  # start-up objects never need scanning again
+    gc.set_threshold(50_000, 50, 100)  # per-request objects die by refcount; collect cycles rarely
     log.info("proxy worker %d (pid %d) serving http://%s:%d%s, routing version %s", worker, os.getpid(),
              settings.host, settings.port, f" https port {settings.https_port}" if settings.https_port else "",
              app.snapshot.version)
-    stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
     await stop.wait()
     for server in servers:
         server.close()

@@ -86,6 +86,8 @@ class UpstreamConn(asyncio.Protocol):
         self.got_bytes = True
         try:
             self.parser.feed_data(data)
+            if exchange.out:
+                exchange.flush()
         except HttpParserError as exc:
             if self.exchange is exchange:
                 log.info("invalid response from %s:%s: %s", *self.key, exc)

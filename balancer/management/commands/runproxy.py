@@ -41,7 +41,12 @@ class Command(BaseCommand):
                             default=_env("VF_PROXY_ACCESS_LOG", "") in ("1", "true", "yes", "on"))
 
     def handle(self, *args, **options) -> None:
+        import faulthandler
+        import signal
+
         from balancer.proxy import server
+
+        faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 <pid>` prints every stack
 
         if options["workers"] < 1:
             raise CommandError("--workers must be at least 1")
