@@ -214,6 +214,8 @@ def clean_health_check(raw: Any, prefix: str = "health_check") -> tuple[dict[str
                 raise ValueError(f"unknown field; allowed: {', '.join(HEALTH_CHECK_FIELDS)}")
         except ValueError as exc:
             _add(errors, where, str(exc))
+    if not clean and not errors:
+        return None, errors  # {} inherits everything, like null
     if "interval" in clean and "timeout" in clean and clean["timeout"] >= clean["interval"]:
         _add(errors, f"{prefix}.timeout", f"must be shorter than the interval ({clean['timeout']}s is not less "
                                          f"than {clean['interval']}s)")

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from django.http import Http404, HttpResponse
+from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import NotFound
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
@@ -104,6 +105,7 @@ class ConfigImportView(DocumentView):
 
 
 class ConfigVersionsView(BalancerView):
+    @extend_schema(operation_id="config_versions_list")
     def get(self, request):
         return Response(paginate_list(request, config_io.list_versions(self.tenant_id())))
 

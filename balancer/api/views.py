@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
@@ -28,6 +29,7 @@ from veloflux_site.api.pagination import paginate_list
 class PoolListView(BalancerView):
     serializer_class = PoolSerializer
 
+    @extend_schema(operation_id="pools_list")
     def get(self, request):
         snapshot = load_snapshot(self.tenant_id())
         counts: dict[str, int] = {}
@@ -77,6 +79,7 @@ class PoolDetailView(BalancerView):
 class BackendListView(BalancerView):
     serializer_class = BackendSerializer
 
+    @extend_schema(operation_id="backends_list")
     def get(self, request):
         snapshot = load_snapshot(self.tenant_id())
         backends = sorted(snapshot.backends.values(), key=lambda b: (b.pool, b.address, b.id))
@@ -122,6 +125,7 @@ class BackendDetailView(BalancerView):
 class RouteListView(BalancerView):
     serializer_class = RouteSerializer
 
+    @extend_schema(operation_id="routes_list")
     def get(self, request):
         snapshot = load_snapshot(self.tenant_id())
         routes = sorted(snapshot.routes.values(), key=lambda r: (r.host, r.path_prefix))
