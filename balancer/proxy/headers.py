@@ -26,6 +26,21 @@ class BadRequest(Exception):
     pass
 
 
+_HOSTS: dict[bytes, str] = {}  # raw Host value -> lower-case name without port (bounded cache)
+
+
+def _normalize_host(value: bytes) -> str:
+    if not _HOST.match(value):
+        raise BadRequest("invalid Host")
+    host = value.decode("ascii").lower()
+    host = host.rsplit(":", 1)[0] if not host.endswith("]") and ":" in host else host
+    host = host.rstrip(".")
+    if len(_HOSTS) > 4096:
+        _HOSTS.clear()
+    _HOSTS[value] = host
+    return host
+
+
 class RequestHead:
     """What the proxy needs from a request's headers, plus the headers it forwards untouched."""
 
@@ -57,11 +72,12 @@ class RequestHead:
 
     def _special(self, lower: bytes, value: bytes, kept: list, name: bytes) -> None:
         if lower == b"host":
-            if self.host is not None or not _HOST.match(value):
-                raise BadRequest("missing, duplicate or invalid Host")
-            host = value.decode("ascii").lower()
-            self.host = host.rsplit(":", 1)[0] if not host.endswith("]") and ":" in host else host
-            self.host = self.host.rstrip(".")
+            if self.host is not None:
+                raise BadRequest("duplicate Host")
+            host = _HOSTS.get(value)
+            if host is None:
+                host = _normalize_host(value)
+            self.host = host
             kept.append(b"Host: %s\r\n" % value)
         elif lower == b"content-length":
             self.content_length = int(value)  # the parser already rejected bad and duplicate values
