@@ -5,6 +5,7 @@ happening or happen without being recorded."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -68,6 +69,16 @@ def stage_audit(batch: AtomicWrite, tenant_id: str, actor: Actor, action: str, o
     }, maxlen=settings.AUDIT_STREAM_MAXLEN)
 
 
+_STREAM_ID = re.compile(r"^(\d{1,20})-(\d{1,20})$")
+_MAX_STREAM_PART = 2**64 - 1
+
+
+def is_stream_id(value: str) -> bool:
+    """A Redis stream id Redis will accept: ``<ms>-<seq>``, each part an unsigned 64-bit integer."""
+    match = _STREAM_ID.match(value)
+    return bool(match) and all(int(part) <= _MAX_STREAM_PART for part in match.groups())
+
+
 def _entry(stream_id: str, fields: dict) -> dict:
     millis = int(stream_id.split("-", 1)[0])
     return {
@@ -95,6 +106,9 @@ def query(tenant_id: str, *, actor: str | None = None, object_type: str | None =
     """
     client = client or get_redis()
     stream = keys.audit_stream(tenant_id)
+    if until_ms is not None and until_ms < 0:
+        return [], None  # before 1970: the stream cannot hold anything that old
+    since_ms = max(0, since_ms) if since_ms is not None else None
     high = f"({before_id}" if before_id else (str(until_ms) if until_ms is not None else "+")
     low = str(since_ms) if since_ms is not None else "-"
     found: list[dict] = []

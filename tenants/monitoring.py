@@ -94,6 +94,9 @@ def billing(tenant: Tenant) -> dict:
     }
 
 
-def access_log(tenant_id: str, limit: int) -> list[dict]:
-    entries = get_redis().xrevrange(keys.tenant_access_log(tenant_id), count=limit)
-    return [{"id": stream_id, **fields} for stream_id, fields in entries]
+def access_log(tenant_id: str, limit: int, before_id: str | None = None) -> tuple[list[dict], str | None]:
+    """Newest first; returns (entries, cursor for the next page or None)."""
+    high = f"({before_id}" if before_id else "+"
+    entries = get_redis().xrevrange(keys.tenant_access_log(tenant_id), max=high, min="-", count=limit + 1)
+    page = [{"id": stream_id, **fields} for stream_id, fields in entries[:limit]]
+    return page, (page[-1]["id"] if len(entries) > limit else None)

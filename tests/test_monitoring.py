@@ -105,3 +105,19 @@ def test_it_requires_credentials_for_monitoring(api, owner, what):
 @pytest.mark.parametrize("what", ["metrics", "usage", "alerts", "status", "config", "billing", "logs"])
 def test_it_refuses_writes_to_monitoring(api, owner, what):
     assert_error(api.as_(owner).post(url(owner.tenant_id, what), {}), 405, "method_not_allowed")
+
+
+@pytest.mark.parametrize("kind", ["audit", "access"])
+def test_it_pages_the_logs_with_a_cursor(api, admin, kind):
+    for index in range(5):
+        get_redis().xadd(keys.tenant_access_log(admin.tenant_id), {"path": f"/{index}"})
+    url_logs = url(admin.tenant_id, "logs")
+    everything = assert_ok(api.as_(admin).get(url_logs, {"type": kind, "limit": 100}))
+    assert everything["next_cursor"] is None
+    first = assert_ok(api.as_(admin).get(url_logs, {"type": kind, "limit": 2}))
+    second = assert_ok(api.as_(admin).get(url_logs, {"type": kind, "limit": 100, "cursor": first["next_cursor"]}))
+    assert first["items"] + second["items"] == everything["items"]
+    assert second["next_cursor"] is None
+    for bad in ("nope", "99999999999999999999-0"):
+        error = assert_error(api.as_(admin).get(url_logs, {"type": kind, "cursor": bad}), 400, "validation_error")
+        assert "cursor" in error["fields"]

@@ -6,6 +6,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from billing.plans import PLANS
+from tenants.audit import is_stream_id
 from tenants.models import ROLES
 
 
@@ -123,8 +124,13 @@ class AuditQuerySerializer(serializers.Serializer):
     action = serializers.CharField(required=False, max_length=64)
     since = serializers.DateTimeField(required=False)
     until = serializers.DateTimeField(required=False)
-    cursor = serializers.RegexField(r"^\d+-\d+$", required=False, max_length=64)
+    cursor = serializers.CharField(required=False, max_length=64)
     limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=50)
+
+    def validate_cursor(self, value: str) -> str:
+        if not is_stream_id(value):
+            raise serializers.ValidationError("not a cursor this endpoint returned (use next_cursor)")
+        return value
 
     def validate(self, attrs):
         if attrs.get("since") and attrs.get("until") and attrs["since"] > attrs["until"]:

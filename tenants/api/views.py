@@ -197,10 +197,14 @@ class TenantLogsView(TenantScopedView):
         tenant = self.tenant(tenant_id)
         kind = request.query_params.get("type", "audit")
         _, limit = page_params(request)
+        before = request.query_params.get("cursor") or None
+        if before is not None and not audit.is_stream_id(before):
+            raise ApiError(400, "validation_error", "cursor must be a next_cursor from a previous page.",
+                           {"cursor": ["not a cursor this endpoint returned"]})
         if kind == "audit":
-            entries, cursor = audit.query(tenant.id, limit=limit)
+            entries, cursor = audit.query(tenant.id, limit=limit, before_id=before)
         elif kind == "access":
-            entries, cursor = monitoring.access_log(tenant.id, limit), None
+            entries, cursor = monitoring.access_log(tenant.id, limit, before)
         else:
             raise ApiError(400, "validation_error", "type must be audit or access.", {"type": ["audit or access"]})
         return Response({"type": kind, "items": entries, "next_cursor": cursor})
