@@ -145,3 +145,15 @@ def test_it_cuts_off_a_deactivated_user(api, owner, member):
 def test_it_changes_nothing_when_logout_gets_a_bad_refresh_token(api, owner, member):
     assert_error(api.as_(owner).post("/api/auth/logout", {"refresh_token": member.refresh_token}), 400)
     assert_ok(api.as_(owner).get("/api/profile"))
+
+
+def test_it_refuses_an_unsigned_token(api, owner):
+    claims = jwt.decode(owner.token, options={"verify_signature": False})
+    unsigned = jwt.encode(claims, key=None, algorithm="none")
+    assert_error(api.get("/api/profile", **bearer(unsigned)), 401, "authentication_failed")
+
+
+def test_it_issues_short_lived_access_tokens(owner):
+    claims = jwt.decode(owner.token, options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == django_settings.JWT_ACCESS_TTL <= 3600
+    assert claims["typ"] == "access" and claims["tid"] == owner.tenant_id
