@@ -1,22 +1,35 @@
 """Active probes on asyncio: HTTP (method, path, expected status list) or TCP connect, with a concurrency cap.
 
-An HTTP probe is a small ``asyncio.Protocol``: connect, send one ``Connection: close``
-request, read until the status line, close. No HTTP client library, no body read, no
-buffers beyond the first line: at thousands of probes per second that is what keeps a
-sweeper under one core. A probe never raises; it returns a ``ProbeResult``.
+``ProbeEngine`` drives each probe with the event loop's reader/writer callbacks on a raw
+non-blocking socket: connect, send one ``Connection: close`` request, read until the status
+line, close. No task, future, timer or transport per probe, no HTTP client library, no body
+read: at thousands of probes per second those objects cost more than the probe itself.
+Timeouts are one heap of deadlines that ``expire()`` walks. A probe never raises; it ends
+with a ``ProbeResult`` given to its callback.
+
+``probe`` (one) and ``probe_claims`` (a batch, at most ``concurrency`` at a time) are the
+coroutine faces used by ``sweep_once``; the long-running sweeper uses the engine directly.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
+import heapq
+import ipaddress
+import os
+import socket
 import time
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from balancer.health.scheduler import Claim
 
 USER_AGENT = "VeloFlux-HealthCheck/1"
 MAX_STATUS_LINE = 4096
+EXPIRY_TICK = 0.01
 
 
 @dataclass(frozen=True)
@@ -35,106 +48,225 @@ def split_address(address: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def build_request(method: str, path: str, host_header: str, probe_tag: str = "") -> bytes:
-    tag = f"X-VeloFlux-Check: {probe_tag}\r\n" if probe_tag else ""
+@lru_cache(maxsize=65536)
+def _endpoint(address: str) -> tuple[int, tuple[str, int]] | None:
+    """(family, sockaddr) for an IP-literal address; None for a host name (resolved per probe)."""
+    host, port = split_address(address)
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    return (socket.AF_INET6 if ip.version == 6 else socket.AF_INET), (host, port)
+
+
+@lru_cache(maxsize=65536)
+def _request_head(method: str, path: str, host_header: str) -> bytes:
     return (f"{method} {path} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: {USER_AGENT}\r\n"
-            f"Accept: */*\r\n{tag}Connection: close\r\n\r\n").encode("latin-1")
+            "Accept: */*\r\nConnection: close\r\n").encode("latin-1")
 
 
-class _StatusLineProtocol(asyncio.Protocol):
-    """Writes the request on connect; resolves ``done`` with the status code (or an error text)."""
+def build_request(method: str, path: str, host_header: str, probe_tag: str = "") -> bytes:
+    head = _request_head(method, path, host_header)
+    if probe_tag:
+        return head + b"X-VeloFlux-Check: " + probe_tag.encode("latin-1") + b"\r\n\r\n"
+    return head + b"\r\n"
 
-    def __init__(self, request: bytes | None, done: asyncio.Future) -> None:
+
+def judge_status(status: int, check: dict) -> tuple[bool, str]:
+    expected = [int(code) for code in (check.get("expected_status") or [200])]
+    if status in expected:
+        return True, f"http {status}"
+    return False, f"http {status}, expected {','.join(map(str, expected))}"
+
+
+def describe_errno(code: int) -> str:
+    if code == errno.ECONNREFUSED:
+        return "connection refused"
+    return os.strerror(code).lower()
+
+
+class _Probe:
+    __slots__ = ("address", "buffer", "callback", "check", "deadline", "done", "is_http", "request", "sock",
+                 "started", "timeout")
+
+    def __init__(self, address: str, check: dict, callback: Callable[[ProbeResult], None], request: bytes | None,
+                 timeout: float) -> None:
+        self.address = address
+        self.check = check
+        self.callback = callback
         self.request = request
-        self.done = done
+        self.is_http = request is not None
+        self.timeout = timeout
+        self.started = time.perf_counter()
+        self.deadline = time.monotonic() + timeout
         self.buffer = b""
-        self.transport: asyncio.Transport | None = None
+        self.sock: socket.socket | None = None
+        self.done = False
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        if self.request is None:
-            self._finish(0)
-        else:
-            transport.write(self.request)  # type: ignore[attr-defined]
 
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        end = self.buffer.find(b"\r\n")
-        if end < 0:
-            if len(self.buffer) > MAX_STATUS_LINE:
-                self._finish("status line too long")
+class ProbeEngine:
+    """Runs probes on one event loop; ``in_flight`` counts the unfinished ones."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.loop = loop or asyncio.get_running_loop()
+        self.in_flight = 0
+        self._deadlines: list[tuple[float, int, _Probe]] = []
+        self._sequence = 0
+
+    def start(self, address: str, check: dict, probe_tag: str, callback: Callable[[ProbeResult], None]) -> None:
+        timeout = float(check.get("timeout") or 2.0)
+        request = None
+        if check.get("type", "http") == "http":
+            request = build_request(str(check.get("method") or "GET"), str(check.get("path") or "/"), address,
+                                    probe_tag)
+        probe = _Probe(address, check, callback, request, timeout)
+        self.in_flight += 1
+        self._sequence += 1
+        heapq.heappush(self._deadlines, (probe.deadline, self._sequence, probe))
+        try:
+            endpoint = _endpoint(address)
+        except ValueError:
+            self.loop.call_soon(self._finish, probe, False, f"bad address {address!r}")
             return
-        parts = self.buffer[:end].split(b" ", 2)
-        if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
-            self._finish("not an HTTP response")
+        if endpoint is None:
+            self.loop.create_task(self._resolve_and_connect(probe))
         else:
-            self._finish(int(parts[1]))
+            self._connect(probe, *endpoint)
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.done.done():
-            self.done.set_result("connection closed before a status line")
+    async def _resolve_and_connect(self, probe: _Probe) -> None:
+        host, port = split_address(probe.address)
+        try:
+            infos = await self.loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            self._finish(probe, False, f"cannot resolve {host}: {exc}")
+            return
+        if not probe.done:
+            family, _, _, _, sockaddr = infos[0]
+            self._connect(probe, family, sockaddr)
 
-    def _finish(self, outcome: int | str) -> None:
-        if not self.done.done():
-            self.done.set_result(outcome)
-        if self.transport is not None:
-            self.transport.close()
+    def _connect(self, probe: _Probe, family: int, sockaddr: tuple) -> None:
+        try:
+            sock = socket.socket(family, socket.SOCK_STREAM)
+        except OSError as exc:
+            self.loop.call_soon(self._finish, probe, False, describe_errno(exc.errno or 0))
+            return
+        sock.setblocking(False)
+        probe.sock = sock
+        code = sock.connect_ex(sockaddr)
+        if code not in (0, errno.EINPROGRESS):
+            self.loop.call_soon(self._finish, probe, False, describe_errno(code))
+            return
+        self.loop.add_writer(sock.fileno(), self._on_connected, probe)
+
+    def _on_connected(self, probe: _Probe) -> None:
+        sock = probe.sock
+        self.loop.remove_writer(sock.fileno())
+        code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if code:
+            self._finish(probe, False, describe_errno(code))
+        elif not probe.is_http:
+            self._finish(probe, True, "tcp connect ok")
+        else:
+            try:
+                sock.send(probe.request)
+            except OSError as exc:
+                self._finish(probe, False, describe_errno(exc.errno or 0))
+                return
+            self.loop.add_reader(sock.fileno(), self._on_readable, probe)
+
+    def _on_readable(self, probe: _Probe) -> None:
+        try:
+            data = probe.sock.recv(MAX_STATUS_LINE)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self._finish(probe, False, describe_errno(exc.errno or 0))
+            return
+        if not data:
+            self._finish(probe, False, "connection closed before a status line")
+            return
+        probe.buffer += data
+        end = probe.buffer.find(b"\r\n")
+        if end < 0:
+            if len(probe.buffer) > MAX_STATUS_LINE:
+                self._finish(probe, False, "status line too long")
+            return
+        parts = probe.buffer[:end].split(b" ", 2)
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
+            self._finish(probe, False, "not an HTTP response")
+        else:
+            self._finish(probe, *judge_status(int(parts[1]), probe.check))
+
+    def _finish(self, probe: _Probe, ok: bool, result: str) -> None:
+        if probe.done:
+            return
+        probe.done = True
+        self.in_flight -= 1
+        sock = probe.sock
+        if sock is not None:
+            fd = sock.fileno()
+            self.loop.remove_reader(fd)
+            self.loop.remove_writer(fd)
+            sock.close()
+            probe.sock = None
+        probe.callback(ProbeResult(ok, result, round((time.perf_counter() - probe.started) * 1000, 3)))
+
+    def expire(self) -> None:
+        """Fail every probe past its deadline (call this every few milliseconds)."""
+        now = time.monotonic()
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][0] <= now:
+            probe = heapq.heappop(deadlines)[2]
+            if not probe.done:
+                self._finish(probe, False, f"timeout after {probe.timeout:g}s")
+
+
+async def _wait_with_expiry(engine: ProbeEngine, done: asyncio.Future) -> None:
+    while not done.done():
+        engine.expire()
+        await asyncio.wait({done}, timeout=EXPIRY_TICK)
 
 
 async def probe(address: str, check: dict, probe_tag: str = "") -> ProbeResult:
     """One check of one backend, bounded by ``check["timeout"]``."""
     loop = asyncio.get_running_loop()
-    started = time.perf_counter()
-    timeout = float(check.get("timeout") or 2.0)
-    is_http = check.get("type", "http") == "http"
-    transport = None
-    try:
-        host, port = split_address(address)
-        request = None
-        if is_http:
-            request = build_request(str(check.get("method") or "GET"), str(check.get("path") or "/"),
-                                    address, probe_tag)
-        done: asyncio.Future = loop.create_future()
-        async with asyncio.timeout(timeout):
-            transport, _ = await loop.create_connection(lambda: _StatusLineProtocol(request, done), host, port)
-            outcome = await done
-    except TimeoutError:
-        outcome = f"timeout after {timeout:g}s"
-    except (OSError, ValueError) as exc:
-        outcome = _describe_error(exc)
-    finally:
-        if transport is not None:
-            transport.close()
-    latency_ms = round((time.perf_counter() - started) * 1000, 3)
-    if isinstance(outcome, str):
-        return ProbeResult(False, outcome, latency_ms)
-    if not is_http:
-        return ProbeResult(True, "tcp connect ok", latency_ms)
-    expected = [int(code) for code in (check.get("expected_status") or [200])]
-    if outcome in expected:
-        return ProbeResult(True, f"http {outcome}", latency_ms)
-    return ProbeResult(False, f"http {outcome}, expected {','.join(map(str, expected))}", latency_ms)
-
-
-def _describe_error(exc: Exception) -> str:
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror.lower()
-    return str(exc) or exc.__class__.__name__
+    engine = ProbeEngine(loop)
+    done: asyncio.Future = loop.create_future()
+    engine.start(address, check, probe_tag, done.set_result)
+    await _wait_with_expiry(engine, done)
+    return done.result()
 
 
 async def probe_claims(claims: Iterable[Claim], concurrency: int) -> list[tuple[Claim, ProbeResult]]:
     """Probe every claim, at most ``concurrency`` at a time; results in the claims' order."""
-    gate = asyncio.Semaphore(max(1, concurrency))
+    loop = asyncio.get_running_loop()
+    engine = ProbeEngine(loop)
+    waiting = deque(enumerate(claims))
+    results: list[tuple[Claim, ProbeResult] | None] = [None] * len(waiting)
+    done: asyncio.Future = loop.create_future()
+    remaining = [len(waiting)]
 
-    async def guarded(claim: Claim) -> tuple[Claim, ProbeResult]:
-        async with gate:
-            return claim, await probe(claim.target.address, claim.target.check, probe_tag(claim))
+    def launch() -> None:
+        while waiting and engine.in_flight < max(1, concurrency):
+            index, claim = waiting.popleft()
+            engine.start(claim.target.address, claim.target.check, probe_tag(claim),
+                         lambda result, index=index, claim=claim: finished(index, claim, result))
 
-    return list(await asyncio.gather(*(guarded(claim) for claim in claims)))
+    def finished(index: int, claim: Claim, result: ProbeResult) -> None:
+        results[index] = (claim, result)
+        remaining[0] -= 1
+        if remaining[0] == 0 and not done.done():
+            done.set_result(None)
+        else:
+            launch()
+
+    if not results:
+        return []
+    launch()
+    await _wait_with_expiry(engine, done)
+    return [item for item in results if item is not None]
 
 
 def probe_tag(claim: Claim) -> str:
-    """Sent as ``X-VeloFlux-Check``: backend, round and sweeper, so a backend can tell probes apart."""
+    """Sent as ``X-VeloFlux-Check``: sweeper, backend and round, so a backend can tell probes apart."""
     return claim.token

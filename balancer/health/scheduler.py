@@ -162,10 +162,18 @@ def targets_of_fragment(tenant_id: str, raw: str) -> dict[str, str]:
     for pool_name, pool in pools.items():
         for backend in (pool or {}).get("backends") or []:
             backend_id, address, check = backend.get("id"), backend.get("address"), backend.get("health_check")
-            if not backend_id or not address or not isinstance(check, dict):
+            if not backend_id or not address or not isinstance(check, dict) or not _valid_key_part(backend_id):
                 continue
             found[backend_id] = Target(backend_id, tenant_id, pool_name, address, check).to_json()
     return found
+
+
+def _valid_key_part(backend_id: str) -> bool:
+    try:
+        keys.health_backend(backend_id)
+    except (ValueError, TypeError):
+        return False
+    return True
 
 
 def read_routing(client: redis.Redis) -> tuple[str, dict[str, str]]:
@@ -229,8 +237,23 @@ def claim_due(client: redis.Redis, worker_id: str, limit: int, now: float | None
     claims = []
     for i in range(0, len(raw), 4):
         backend_id, due, token, target_json = raw[i:i + 4]
-        claims.append(Claim(Target.from_json(backend_id, target_json), float(due), token))
+        claims.append(Claim(_parsed_target(backend_id, target_json), float(due), token))
     return claims
+
+
+_parsed: dict[str, tuple[str, Target]] = {}
+
+
+def _parsed_target(backend_id: str, target_json: str) -> Target:
+    """Target.from_json, remembered per backend while its JSON is unchanged (claims repeat every interval)."""
+    cached = _parsed.get(backend_id)
+    if cached is not None and cached[0] == target_json:
+        return cached[1]
+    if len(_parsed) > 200_000:
+        _parsed.clear()
+    target = Target.from_json(backend_id, target_json)
+    _parsed[backend_id] = (target_json, target)
+    return target
 
 
 def next_due_at(client: redis.Redis) -> float | None:

@@ -158,8 +158,9 @@ def record_results(client: redis.Redis, results: list[tuple[Claim, ProbeResult]]
         steady, first = next_due_times(claim, moment)
         payload.append({"id": claim.backend_id, "token": claim.token, "ok": result.ok, "result": result.result,
                         "latency_ms": result.latency_ms, "next_due": steady, "first_next_due": first})
+    detail_prefix = keys.health_backend("x")[:-1]  # ids were validated as key parts when they were synced
     script_keys = [keys.health_due(), keys.health_claims(), keys.routing_health(), keys.routing_health_version(),
-                   keys.health_targets(), *[keys.health_backend(claim.backend_id) for claim, _ in results]]
+                   keys.health_targets(), *[detail_prefix + claim.backend_id for claim, _ in results]]
     raw = client.eval(RECORD_SCRIPT, len(script_keys), *script_keys, repr(moment),
                       keys.events_channel("health"), json.dumps(payload))
     recorded, flat = int(raw[0]), raw[1:]

@@ -20,12 +20,13 @@ import logging
 import os
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import redis
 
 from balancer.health import alerts
-from balancer.health.probe import ProbeResult, probe, probe_claims, probe_tag
+from balancer.health.probe import ProbeEngine, ProbeResult, probe_claims, probe_tag
 from balancer.health.scheduler import Claim, FragmentCache, SyncReport, claim_due, release_claims, sync_targets
 from balancer.health.state import Transition, mirror_passive_ejections, record_results
 from veloflux_site.storage import keys
@@ -84,17 +85,23 @@ def sweep_once(client: redis.Redis | None = None, worker_id: str | None = None, 
 
 
 class HealthSweeper:
-    """The long-running sweeper: claims what is due (with a small look-ahead) every ``claim_every``
-    seconds, starts each probe at its due time, paced (at most ``max_start_rate`` per second)
-    so that probes never leave in bursts (a burst of hundreds of connects costs far
-    more latency than the same probes spread out), keeps at most ``concurrency`` in flight,
-    records finished results in batches, syncs the table when its version moves, mirrors
-    passive ejections, and beats ``keys.heartbeat("worker")``."""
+    """The long-running sweeper. Two loops share one event loop:
+
+    - the probe pump (every ``tick``): fails probes past their deadline and starts the claimed
+      probes whose due time has come, paced by a token bucket (``max_start_rate`` per second),
+      so that even a backlog leaves as a stream: a burst of hundreds of connects costs far more
+      latency than the same probes spread out;
+    - the Redis loop (every ``claim_every``): syncs the table when its version moves, claims
+      what is due within ``lookahead``, records finished results in batches, evaluates alerts
+      for tenants whose backends went into or out of ``down``, mirrors passive ejections and
+      beats ``keys.heartbeat("worker")``. Its Redis calls run in one helper thread, so a slow
+      round trip never stalls the probes.
+    """
 
     def __init__(self, client: redis.Redis | None = None, worker_id: str | None = None,
                  batch_size: int = DEFAULT_BATCH, concurrency: int = DEFAULT_CONCURRENCY, tick: float = 0.005,
-                 claim_every: float = 0.05, lookahead: float = 0.1, max_start_rate: float = 5000.0,
-                 sync_every: float = 0.2) -> None:
+                 claim_every: float = 0.05, lookahead: float = 0.25, max_start_rate: float = 5000.0,
+                 sync_every: float = 0.2, alert_every: float = 0.5) -> None:
         self.client = client or get_redis()
         self.worker_id = worker_id or default_worker_id()
         self.batch_size = batch_size
@@ -103,103 +110,122 @@ class HealthSweeper:
         self.claim_every = claim_every
         self.lookahead = lookahead
         self.max_start_rate = max_start_rate
-        self._start_budget = 0.0
-        self._budget_at = time.monotonic()
         self.sync_every = sync_every
+        self.alert_every = alert_every
         self.cache = FragmentCache()
+        self.engine: ProbeEngine | None = None
         self.waiting: list[tuple[float, int, Claim]] = []
-        self.in_flight: set[asyncio.Task] = set()
         self.finished: list[tuple[Claim, ProbeResult]] = []
+        self.alert_tenants: set[str] = set()
         self.totals = {"claimed": 0, "recorded": 0, "transitions": 0, "errors": 0}
         self._sequence = 0
-        self.alert_tenants: set[str] = set()
-        self.alert_every = 0.5
+        self._start_budget = 0.0
+        self._budget_at = time.monotonic()
+        self._redis_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vf-health-redis")
 
-    async def _probe(self, claim: Claim) -> None:
-        result = await probe(claim.target.address, claim.target.check, probe_tag(claim))
-        self.finished.append((claim, result))
+    @property
+    def in_flight(self) -> int:
+        return self.engine.in_flight if self.engine is not None else 0
 
-    def _flush(self) -> None:
-        while self.finished:
-            batch, self.finished = self.finished[:self.batch_size], self.finished[self.batch_size:]
-            recorded, transitions = record_results(self.client, batch)
-            self.totals["recorded"] += recorded
-            self.totals["transitions"] += len(transitions)
-            self.alert_tenants |= alert_relevant_tenants(transitions)
+    async def _redis(self, function, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._redis_thread, function, *args)
 
-    def _heartbeat(self, now: float) -> None:
-        self.client.zadd(keys.heartbeat("worker"), {self.worker_id: now})
-
-    def _claim(self, now: float) -> None:
-        room = min(self.batch_size, self.concurrency - len(self.in_flight) - len(self.waiting))
-        if room <= 0:
-            return
-        claims = claim_due(self.client, self.worker_id, room, now=now + self.lookahead)
-        self.totals["claimed"] += len(claims)
-        for claim in claims:
-            self._sequence += 1
-            heapq.heappush(self.waiting, (claim.due, self._sequence, claim))
-
+    # --- probe pump ------------------------------------------------------------------------
     def _start_due_probes(self, now: float) -> None:
-        """Start the probes that are due, within a token bucket of ``max_start_rate`` per second
-        (at most 20 ms worth at once), so that even a backlog leaves as a stream, not a burst."""
         clock = time.monotonic()
         self._start_budget = min(self.max_start_rate * 0.02,
                                  self._start_budget + (clock - self._budget_at) * self.max_start_rate)
         self._budget_at = clock
         while (self.waiting and self.waiting[0][0] <= now and self._start_budget >= 1
-               and len(self.in_flight) < self.concurrency):
+               and self.in_flight < self.concurrency):
             self._start_budget -= 1
             claim = heapq.heappop(self.waiting)[2]
-            task = asyncio.create_task(self._probe(claim))
-            self.in_flight.add(task)
-            task.add_done_callback(self.in_flight.discard)
+            self.engine.start(claim.target.address, claim.target.check, probe_tag(claim),
+                              lambda result, claim=claim: self.finished.append((claim, result)))
+
+    async def _pump(self, running: asyncio.Event) -> None:
+        while running.is_set() or self.waiting:
+            self.engine.expire()
+            self._start_due_probes(time.time())
+            await asyncio.sleep(self.tick)
+            if not running.is_set():
+                return
+
+    # --- Redis loop --------------------------------------------------------------------------
+    def _claim(self, now: float) -> list[Claim]:
+        room = min(self.batch_size, self.concurrency - self.in_flight - len(self.waiting))
+        if room <= 0:
+            return []
+        return claim_due(self.client, self.worker_id, room, now=now + self.lookahead)
+
+    def _record(self, batch: list[tuple[Claim, ProbeResult]]) -> list[Transition]:
+        recorded, transitions = record_results(self.client, batch)
+        self.totals["recorded"] += recorded
+        self.totals["transitions"] += len(transitions)
+        return transitions
+
+    async def _flush(self) -> None:
+        while self.finished:
+            batch, self.finished = self.finished[:self.batch_size], self.finished[self.batch_size:]
+            self.alert_tenants |= alert_relevant_tenants(await self._redis(self._record, batch))
+
+    async def _redis_round(self, now: float, last: dict[str, float]) -> None:
+        if now - last["sync"] >= self.sync_every:
+            await self._redis(lambda: sync_targets(self.client, cache=self.cache))
+            last["sync"] = now
+        if now - last["beat"] >= 2.0:
+            await self._redis(lambda: self.client.zadd(keys.heartbeat("worker"), {self.worker_id: now}))
+            last["beat"] = now
+        if now - last["ejections"] >= 1.0:
+            await self._redis(mirror_passive_ejections, self.client, now)
+            last["ejections"] = now
+        for claim in await self._redis(self._claim, now):
+            self._sequence += 1
+            heapq.heappush(self.waiting, (claim.due, self._sequence, claim))
+            self.totals["claimed"] += 1
+        await self._flush()
+        if self.alert_tenants and now - last["alerts"] >= self.alert_every:
+            tenants, self.alert_tenants = sorted(self.alert_tenants), set()
+            await self._redis(alerts.evaluate_health_alerts, self.client, tenants)
+            last["alerts"] = now
 
     async def run(self, stop: asyncio.Event, duration: float | None = None) -> dict:
         deadline = None if duration is None else time.monotonic() + duration
-        last_sync = last_beat = last_ejections = last_claim = last_flush = last_alerts = 0.0
-        while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
-            now = time.time()
-            try:
-                if now - last_sync >= self.sync_every:
-                    sync_targets(self.client, cache=self.cache)
-                    last_sync = now
-                if now - last_beat >= 2.0:
-                    self._heartbeat(now)
-                    last_beat = now
-                if now - last_ejections >= 1.0:
-                    mirror_passive_ejections(self.client, now)
-                    last_ejections = now
-                if now - last_claim >= self.claim_every:
-                    self._claim(now)
-                    last_claim = now
-                self._start_due_probes(time.time())
-                if len(self.finished) >= self.batch_size or (self.finished and now - last_flush >= self.claim_every):
-                    self._flush()
-                    last_flush = now
-                if self.alert_tenants and now - last_alerts >= self.alert_every:
-                    tenants, self.alert_tenants = sorted(self.alert_tenants), set()
-                    alerts.evaluate_health_alerts(self.client, tenants)
-                    last_alerts = now
-            except redis.RedisError as exc:
-                self.totals["errors"] += 1
-                log.warning("health sweeper: Redis error (%s); retrying", exc)
-                await asyncio.sleep(0.5)
-            await asyncio.sleep(self.tick)
-        await self._drain()
+        self.engine = ProbeEngine(asyncio.get_running_loop())
+        running = asyncio.Event()
+        running.set()
+        pump = asyncio.create_task(self._pump(running))
+        last = dict.fromkeys(("sync", "beat", "ejections", "alerts"), 0.0)
+        try:
+            while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+                started = time.monotonic()
+                try:
+                    await self._redis_round(time.time(), last)
+                except redis.RedisError as exc:
+                    self.totals["errors"] += 1
+                    log.warning("health sweeper: Redis error (%s); retrying", exc)
+                    await asyncio.sleep(0.5)
+                await asyncio.sleep(max(0.0, self.claim_every - (time.monotonic() - started)))
+        finally:
+            running.clear()
+            await pump
+            await self._drain()
+            self._redis_thread.shutdown(wait=True)
         return self.totals
 
     async def _drain(self) -> None:
         """Stop claiming; give back the claims not started; let in-flight probes finish (each is bounded
         by its timeout) and record them."""
-        if self.in_flight:
-            await asyncio.wait(set(self.in_flight), timeout=30)
+        give_up = time.monotonic() + 30
+        while self.in_flight and time.monotonic() < give_up:
+            self.engine.expire()
+            await asyncio.sleep(self.tick)
         try:
-            release_claims(self.client, [claim for _, _, claim in self.waiting])
+            await self._redis(release_claims, self.client, [claim for _, _, claim in self.waiting])
             self.waiting.clear()
-            self._flush()
+            await self._flush()
             if self.alert_tenants:
-                alerts.evaluate_health_alerts(self.client, sorted(self.alert_tenants))
-            self.client.zrem(keys.heartbeat("worker"), self.worker_id)
+                await self._redis(alerts.evaluate_health_alerts, self.client, sorted(self.alert_tenants))
+            await self._redis(self.client.zrem, keys.heartbeat("worker"), self.worker_id)
         except redis.RedisError as exc:
             log.warning("health sweeper: could not record the last results (%s); their claims will expire", exc)
