@@ -142,6 +142,11 @@ def update_tenant(tenant_id: str, changes: dict, actor: Actor, expected_version:
     store.stage_update(batch, old, new, expected_version)
     stage_audit(batch, tenant_id, actor, "tenant.update", "tenant", tenant_id, old.public_dict(), new.public_dict())
     batch.execute(get_redis())
+    if old.active != new.active:
+        # Suspending (or reactivating) must reach the proxies now: recompile the tenant's routing fragment.
+        from balancer.services import reload_routing
+
+        reload_routing(tenant_id, actor)
     return new
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.support.actors import PASSWORD, make_tenant
@@ -210,3 +212,31 @@ def test_it_locks_out_a_session_of_a_suspended_tenant(owner, platform_admin, api
 def test_it_refuses_a_page_beyond_any_list(api, platform_admin, page):
     error = assert_error(api.as_(platform_admin).get("/api/tenants", {"page": page}), 400, "validation_error")
     assert "page" in error["fields"]
+
+
+def routing_fragment(tenant_id: str) -> dict | None:
+    raw = get_redis().hget(keys.routing_table(), tenant_id)
+    return json.loads(raw) if raw else None
+
+
+def serve_a_site(api, member, host: str) -> None:
+    assert_ok(api.as_(member).post("/api/pools", {"name": "web"}), 201)
+    assert_ok(api.as_(member).post("/api/backends", {"address": "10.0.0.1:8080", "pool": "web"}), 201)
+    assert_ok(api.as_(member).post("/api/routes", {"host": host, "pool": "web"}), 201)
+
+
+def test_it_takes_a_suspended_tenant_off_the_data_plane_and_back(api, member, platform_admin):
+    serve_a_site(api, member, "shop.acme.test")
+    assert routing_fragment(member.tenant_id)["active"] is True
+    assert_ok(api.as_(platform_admin).put(tenant_url(member.tenant_id), {"active": False}))
+    assert routing_fragment(member.tenant_id)["active"] is False
+    assert_ok(api.as_(platform_admin).put(tenant_url(member.tenant_id), {"active": True}))
+    assert routing_fragment(member.tenant_id)["active"] is True
+
+
+def test_it_frees_a_deleted_tenants_hosts_for_others(api, owner, member, outsider):
+    serve_a_site(api, member, "shop.acme.test")
+    assert api.as_(owner).delete(tenant_url(owner.tenant_id)).status_code == 204
+    assert routing_fragment(owner.tenant_id) is None
+    assert get_redis().get(keys.route_claim("shop.acme.test", "/")) is None
+    serve_a_site(api, outsider, "shop.acme.test")
