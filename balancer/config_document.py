@@ -153,6 +153,10 @@ def parse_document(document: Any) -> ParsedDocument:
         elif name not in DOCUMENT_KEYS:
             parsed.errors.setdefault(str(name), []).append(
                 f"unknown section; a document has {', '.join(DOCUMENT_KEYS)}")
+    for name in ("pools", "routes"):
+        if name not in document:
+            # An import replaces everything: a missing section must not silently mean "delete them all".
+            parsed.errors.setdefault(name, []).append(f"is required (send {name}: [] to have none)")
     parsed.global_settings, global_errors, ignored_global = clean_global(document.get("global"))
     parsed.ignored.extend(ignored_global)
     parsed.errors.update(global_errors)

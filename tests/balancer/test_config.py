@@ -157,7 +157,7 @@ def test_it_keeps_ids_of_objects_an_import_leaves_in_place(api, member):
 def test_it_refuses_an_invalid_import_without_touching_anything(api, member):
     small_setup(api, member)
     version = routing_version()
-    response = api.as_(member).post("/api/config/import", {"pools": [{"name": "web", "backends": [
+    response = api.as_(member).post("/api/config/import", {"routes": [], "pools": [{"name": "web", "backends": [
         {"address": "10.0.0.1:80", "health_check": {"interval": "1s", "timeout": "2s"}}]}]})
     assert response.status_code == 400
     assert "pools[0].backends[0].health_check.timeout" in error(response)["fields"]
@@ -184,13 +184,22 @@ def test_it_lists_versions_and_rolls_back(api, member, tenant_a):
 
 def test_it_replays_an_import_sent_twice_with_one_idempotency_key(api, member):
     client = api.as_(member).with_headers(HTTP_IDEMPOTENCY_KEY="import-7")
-    document = {"pools": [{"name": "web", "backends": [{"address": "10.0.0.1:80"}]}]}
+    document = {"pools": [{"name": "web", "backends": [{"address": "10.0.0.1:80"}]}], "routes": []}
     first = client.post("/api/config/import", document)
     # Someone changes the config in between: the replay must not undo it.
     api.as_(member).put("/api/pools/web", {"algorithm": "random"})
     again = client.post("/api/config/import", document)
     assert again.json() == first.json() and again["Idempotent-Replayed"] == "true"
     assert api.as_(member).get("/api/pools/web").json()["algorithm"] == "random"
+
+
+def test_it_refuses_a_document_missing_a_section_instead_of_deleting_everything(api, member):
+    pool(api, member)
+    for body in ({}, {"pools": []}, {"global": {}}):
+        response = api.as_(member).post("/api/config/import", body)
+        assert response.status_code == 400
+    assert "pools: [] to have none" in error(api.as_(member).post("/api/config/import", {}))["fields"]["pools"][0]
+    assert api.as_(member).get("/api/pools").json()["total_count"] == 1
 
 
 def test_it_enforces_roles_on_configuration(api, viewer, member):

@@ -70,5 +70,5 @@ def test_it_keeps_traffic_numbers_per_tenant(api, outsider, objects, tenant_a):
 
 
 def test_it_validates_documents_against_the_callers_own_tenant(api, outsider, objects):
-    result = api.as_(outsider).post("/api/config/validate", {"pools": [{"name": "web"}]}).json()
+    result = api.as_(outsider).post("/api/config/validate", {"pools": [{"name": "web"}], "routes": []}).json()
     assert result["valid"] is True and result["diff"]["pools"]["create"] == [{"name": "web"}]

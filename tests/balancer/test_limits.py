@@ -41,9 +41,11 @@ def test_it_counts_a_whole_bulk_or_import_against_the_limit(api, free_owner):
     bulk = api.as_(free_owner).post("/api/bulk", {"operations": [
         {"op": "create", "type": "pool", "data": {"name": n}} for n in ("a", "b", "c")]})
     assert bulk.status_code == 403 and error(bulk)["limit"] == "max_pools"
-    imported = api.as_(free_owner).post("/api/config/import", {"pools": [{"name": n} for n in ("a", "b", "c")]})
+    imported = api.as_(free_owner).post("/api/config/import", {"pools": [{"name": n} for n in ("a", "b", "c")],
+                                                                         "routes": []})
     assert imported.status_code == 403
-    validated = api.as_(free_owner).post("/api/config/validate", {"pools": [{"name": n} for n in "abc"]}).json()
+    validated = api.as_(free_owner).post("/api/config/validate", {"pools": [{"name": n} for n in "abc"],
+                                                                          "routes": []}).json()
     assert validated["valid"] is False and validated["errors"][0]["path"] == "max_pools"
     assert api.as_(free_owner).get("/api/pools").json()["total_count"] == 0
 
