@@ -221,8 +221,12 @@ def reload_routing(tenant_id: str, actor: Actor | None = None) -> Committed:
 # --- for other apps -------------------------------------------------------------------------
 def purge_tenant(tenant_id: str) -> int:
     """Remove a deleted tenant from the data plane: its routing fragment and its route host claims,
-    bump the routing version and publish the change. Safe before or after the tenant's keys are
-    deleted, and safe to call twice. Returns the new routing version."""
+    bump the routing version and publish the change. Returns the new routing version.
+
+    Call it AFTER the tenant record is deleted (a balancer write needs the tenant record, so none
+    can re-add the fragment afterwards). It finds the routes from the records or, when those are
+    already gone, from the fragment; it never frees a claim another tenant holds; calling it twice
+    is harmless."""
     client = get_redis()
 
     def attempt_once() -> int:
