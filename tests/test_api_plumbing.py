@@ -204,3 +204,19 @@ def test_it_answers_a_too_large_body_with_413(api, settings):
     assert "1000 bytes" in error["message"]
     response = Client().post("/login", {"email": "a@b.test", "password": "x" * 2000})
     assert_error(response, 413, "payload_too_large")
+
+
+def test_it_lists_where_to_go_at_the_api_root(api, owner):
+    links = assert_ok(api.get("/api/"))
+    assert links["tenants"].endswith("/api/tenants") and links["docs"].endswith("/api/docs/")
+    for name, link in links.items():
+        if name.startswith("auth-"):
+            continue  # POST-only endpoints
+        assert api.as_(owner).get(link).status_code == 200, name
+
+
+def test_it_lands_on_a_browsable_page_after_logging_in(owner):
+    browser = Client()
+    response = browser.post("/login", {"email": owner.email, "password": PASSWORD}, follow=True,
+                            HTTP_ACCEPT="text/html")
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/html")

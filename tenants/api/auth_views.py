@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from django.urls import NoReverseMatch, reverse
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -189,3 +190,21 @@ class ApiKeyDetailView(ApiView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+
+
+class ApiRootView(ApiView):
+    """/api/: where to go from here (the browsable API's front page). Public: it lists paths, no data."""
+
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+    LINKS = ("auth-login", "auth-register", "auth-refresh", "auth-logout", "profile", "api-keys", "tenants", "audit",
+             "pools", "backends", "routes", "config", "status", "readiness", "schema", "docs")
+
+    def get(self, request):
+        links = {}
+        for name in self.LINKS:
+            try:
+                links[name] = request.build_absolute_uri(reverse(name))
+            except NoReverseMatch:
+                continue  # an endpoint another app has not shipped yet
+        return Response(links)

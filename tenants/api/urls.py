@@ -3,6 +3,7 @@ from django.urls import path
 from tenants.api import auth_views, views
 
 urlpatterns = [
+    path("", auth_views.ApiRootView.as_view(), name="api-root"),
     path("auth/login", auth_views.LoginView.as_view(), name="auth-login"),
     path("auth/register", auth_views.RegisterView.as_view(), name="auth-register"),
     path("auth/refresh", auth_views.RefreshView.as_view(), name="auth-refresh"),
