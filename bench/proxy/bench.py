@@ -33,7 +33,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_port(port: int, timeout: float = 15.0) -> None:
+def free_port_pair() -> int:
+    """A port p such that p and p + 1 are free (worker i of the proxy's admin listens on admin-port + i)."""
+    while True:
+        port = free_port()
+        try:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", port + 1))
+            return port
+        except OSError:
+            continue
+
+
+def wait_port(port: int, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -49,7 +61,8 @@ class Stack:
         self.dir = workdir
         self.procs: list[subprocess.Popen] = []
         self.ports = {name: free_port() for name in ("backend", "backend_b", "haproxy", "nginx", "ours", "ours_admin",
-                                                     "redis", "multi", "multi_admin")}
+                                                     "redis", "multi")}
+        self.ports["multi_admin"] = free_port_pair()
         self.env = {**os.environ, "REDIS_URL": f"redis://127.0.0.1:{self.ports['redis']}/0", "VF_LOG_LEVEL": "WARNING"}
 
     def spawn(self, args: list[str], name: str, **kwargs) -> subprocess.Popen:
@@ -207,8 +220,12 @@ def propagation(stack: Stack, changes: int) -> dict:
     stack.spawn([sys.executable, "manage.py", "runproxy", "--host", "127.0.0.1", "--port", str(p["multi"]),
                  "--admin-port", str(p["multi_admin"]), "--workers", "2"], "multi", cwd=ROOT, env=stack.env)
     wait_port(p["multi"])
-    for worker in range(2):
-        wait_port(p["multi_admin"] + worker)
+    try:
+        for worker in range(2):
+            wait_port(p["multi_admin"] + worker)
+    except RuntimeError:
+        print((stack.dir / "multi.log").read_text()[-2000:], file=sys.stderr)
+        raise
     admins = [http.client.HTTPConnection("127.0.0.1", p["multi_admin"] + w, timeout=5) for w in range(2)]
 
     def version_of(conn) -> int:
@@ -248,7 +265,7 @@ def propagation(stack: Stack, changes: int) -> dict:
             "first_request_p50_ms": pct(routed, 0.5), "first_request_p99_ms": pct(routed, 0.99)}
 
 
-def report(results: dict, memory: float | None, prop: dict | None, connections: int) -> None:
+def report_throughput(results: dict) -> None:
     print(f"\nVeloFlux proxy benchmark ({os.cpu_count()} CPUs, wrk -t1 -c50, keep-alive; ours: 1 worker with "
           "routing, algorithm, header rewriting and metrics on; HAProxy nbthread 1; nginx 1 worker)")
     for case in ("small", "64k"):
@@ -260,10 +277,16 @@ def report(results: dict, memory: float | None, prop: dict | None, connections: 
         ours, ha, ng = results[(case, "ours")], results[(case, "haproxy")], results[(case, "nginx")]
         print(f"  ours/HAProxy: {ours['rps'] / ha['rps']:.2f}x req/s (target >= 0.8), "
               f"p99 {ours['p99'] / ha['p99']:.2f}x (target <= 1.5)")
-        print(f"  ours/nginx:   {ours['rps'] / ng['rps']:.2f}x req/s (target >= 1.0)")
+        print(f"  ours/nginx:   {ours['rps'] / ng['rps']:.2f}x req/s (target >= 1.0)", flush=True)
+
+
+def report_memory(memory: float, connections: int) -> None:
     if memory is not None:
         print(f"\n  memory per idle keep-alive client connection ({connections} connections): {memory:.1f} KB "
-              "(target <= 30 KB)")
+              "(target <= 30 KB)", flush=True)
+
+
+def report_propagation(prop: dict) -> None:
     if prop is not None:
         print("  config change -> both of 2 proxy processes swapped: p50 {both_processes_p50_ms:.1f} ms, "
               "p99 {both_processes_p99_ms:.1f} ms; -> first request routed by the new config: "
@@ -289,10 +312,11 @@ def main() -> None:
             for log in sorted(workdir.glob("*.log")):
                 print(f"--- {log.name}\n{log.read_text()[-1500:]}", file=sys.stderr)
             raise
-        results = throughput(stack, args.duration)
-        memory = idle_memory(stack, args.connections) if args.connections else None
-        prop = propagation(stack, args.changes) if args.changes else None
-        report(results, memory, prop, args.connections)
+        report_throughput(throughput(stack, args.duration))
+        if args.connections:
+            report_memory(idle_memory(stack, args.connections), args.connections)
+        if args.changes:
+            report_propagation(propagation(stack, args.changes))
     finally:
         stack.stop()
         shutil.rmtree(workdir, ignore_errors=True)

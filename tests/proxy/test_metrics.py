@@ -54,3 +54,26 @@ def test_it_exposes_prometheus_text_on_the_admin_endpoint(proxy, farm):
     assert any(line.startswith("veloflux_proxy_latency_ms_bucket{") and labels in line and 'le="+Inf"} 4' in line
                for line in text.splitlines())
     assert "veloflux_proxy_redis_up 1" in text
+
+
+def test_it_writes_a_structured_json_access_log_when_asked(redis_server, farm):
+    import json as json_lib
+
+    from tests.proxy.support import ProxyProcess
+
+    one = farm.start("one")
+    logged = ProxyProcess(redis_server.url, "--access-log").start()
+    try:
+        tenant, host, specs = simple_site(logged, [one])
+        assert get(logged, host, "/logged?q=1", headers={"X-Request-ID": "log-me-1"})[0] == 200
+        deadline = time.monotonic() + 5
+        entry = None
+        while entry is None and time.monotonic() < deadline:
+            for line in logged.log_path.read_text().splitlines():
+                if "log-me-1" in line:
+                    entry = json_lib.loads(line[line.index("{"):])
+            time.sleep(0.05)
+        assert entry["status"] == 200 and entry["tenant"] == tenant and entry["backend"] == specs[0]["id"]
+        assert entry["path"] == "/logged?q=1" and entry["method"] == "GET" and entry["ms"] >= 0
+    finally:
+        logged.stop()
