@@ -130,6 +130,14 @@ def commit(work: Workspace, actor: Actor, action: str, *, client=None, stored: S
                                        separators=(",", ":"), default=str), ttl_ms=IDEMPOTENCY_TTL_MS)
     if force and not config_changed:
         stage_audit(batch, work.tenant_id, actor, action, "config", work.tenant_id, None, None)
+    elif not _is_single_object_action(action, changes):
+        # Bulk, import, rollback: one entry for the whole request besides one per object.
+        name, _, target = action.partition(":")
+        after: dict[str, Any] = {"config_version": config_version, "objects_changed": len(changes)}
+        if target:
+            after["rolled_back_to"] = int(target)
+        stage_audit(batch, work.tenant_id, actor, name, "config", work.tenant_id,
+                    {"config_version": snapshot.config_version}, after)
     if work.global_changed:
         stage_audit(batch, work.tenant_id, actor, "config.global", "config", work.tenant_id,
                     {"global": snapshot.global_settings}, {"global": work.global_settings})
@@ -148,6 +156,11 @@ def commit(work: Workspace, actor: Actor, action: str, *, client=None, stored: S
             batch.hdel(history, str(config_version - HISTORY_KEPT))
     batch.execute(client)
     return committed
+
+
+def _is_single_object_action(action: str, changes: list[Change]) -> bool:
+    return any(action == f"{change.kind}.{change.op}" for change in changes[:1]) and (
+        len(changes) == 1 or action == "pool.delete")
 
 
 def _is_race(exc: Conflict) -> bool:

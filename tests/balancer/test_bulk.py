@@ -30,7 +30,7 @@ def test_it_applies_creates_updates_and_deletes_together(api, member, tenant_a):
     assert body["results"][1]["object"]["healthy"] is None
     assert body["results"][4]["id"] == doomed["id"]
     assert fragment(tenant_a["id"])["routes"][0]["host"] == "www.example.com"
-    assert sorted(audit_actions(tenant_a["id"])[-5:]) == ["backend.create", "backend.delete", "pool.create",
+    assert sorted(audit_actions(tenant_a["id"])[-6:]) == ["backend.create", "backend.delete", "bulk", "pool.create",
                                                           "pool.update", "route.create"]
     assert api.as_(member).get("/api/backends").json()["total_count"] == 1
 

@@ -95,3 +95,18 @@ def test_it_recompiles_and_wakes_proxies_on_reload(api, member, tenant_a):
     assert response.json()["config_version"] == 1
     assert "config.reload" in audit_actions(tenant_a["id"])
     assert api.as_(tenant_a["viewer"]).post("/api/reload").status_code == 403
+
+
+def test_it_adds_one_summary_entry_for_a_bulk_or_an_import(api, member, tenant_a):
+    api.as_(member).post("/api/bulk", {"operations": [
+        {"op": "create", "type": "pool", "data": {"name": "a"}},
+        {"op": "create", "type": "pool", "data": {"name": "b"}}]})
+    api.as_(member).post("/api/config/import", {"pools": [{"name": "a"}], "routes": []})
+    api.as_(member).post("/api/config/versions/1/rollback")
+    entries = api.as_(tenant_a["admin"]).get("/api/audit?object_type=config").json()["items"]
+    by_action = {e["action"]: e["changes"] for e in entries}
+    assert by_action["bulk"]["objects_changed"] == [None, 2]
+    assert by_action["config.import"]["config_version"] == [1, 2]
+    assert by_action["config.rollback"]["rolled_back_to"] == [None, 1]
+    assert [a for a in audit_actions(tenant_a["id"]) if a.startswith("pool.")] == [
+        "pool.create", "pool.create", "pool.delete", "pool.create"]
