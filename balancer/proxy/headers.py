@@ -45,10 +45,11 @@ class RequestHead:
     """What the proxy needs from a request's headers, plus the headers it forwards untouched."""
 
     __slots__ = ("accept", "chunked", "connection", "content_length", "cookie", "expect_continue", "forwarded",
-                 "host", "request_id", "upgrade", "xff", "xfp")
+                 "host", "host_raw", "request_id", "upgrade", "xff", "xfp")
 
     def __init__(self, headers: list[tuple[bytes, bytes]]):
         self.host: str | None = None
+        self.host_raw = b""
         self.content_length = -1
         self.chunked = False
         self.expect_continue = False
@@ -78,6 +79,7 @@ class RequestHead:
             if host is None:
                 host = _normalize_host(value)
             self.host = host
+            self.host_raw = value
             kept.append(b"Host: %s\r\n" % value)
         elif lower == b"content-length":
             self.content_length = int(value)  # the parser already rejected bad and duplicate values
@@ -106,6 +108,23 @@ class RequestHead:
         elif lower == b"accept":
             self.accept = value
             kept.append(b"Accept: %s\r\n" % value)
+
+
+def absolute_form(head: RequestHead, url: bytes) -> bytes:
+    """``GET http://host/path``: the authority replaces the Host header (RFC 9112 3.2.2); returns the path."""
+    lower = url[:8].lower()
+    if not (lower.startswith(b"http://") or lower.startswith(b"https://")):
+        raise BadRequest("request target must be an absolute path or an absolute URL")
+    authority, slash, path = url.split(b"://", 1)[1].partition(b"/")
+    if b"@" in authority or not authority:
+        raise BadRequest("invalid authority in the request target")
+    host = _normalize_host(authority)
+    if head.host_raw:
+        head.forwarded = head.forwarded.replace(b"Host: %s\r\n" % head.host_raw, b"Host: %s\r\n" % authority, 1)
+    else:
+        head.forwarded = b"Host: %s\r\n" % authority + head.forwarded
+    head.host, head.host_raw = host, authority
+    return b"/" + path if slash else b"/"
 
 
 def _drop_connection_listed(kept: list[bytes], connection: bytes) -> list[bytes]:

@@ -16,7 +16,7 @@ from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 
 from balancer.proxy.errors import error_response
 from balancer.proxy.exchange import Exchange
-from balancer.proxy.headers import BadRequest, RequestHead, new_request_id
+from balancer.proxy.headers import BadRequest, RequestHead, absolute_form, new_request_id
 
 if TYPE_CHECKING:
     from balancer.proxy.app import ProxyApp
@@ -147,15 +147,17 @@ class ClientProtocol(asyncio.Protocol):
         if version not in ("1.1", "1.0"):
             raise BadRequest(f"unsupported HTTP version {version}")
         head = RequestHead(self.headers)
+        url = self.url
+        method = parser.get_method()
+        if not url.startswith(b"/") and not (url == b"*" and method == b"OPTIONS"):
+            url = absolute_form(head, url)
         if head.host is None:
             if version == "1.1":
                 raise BadRequest("missing Host header")
             head.host = ""
-        ex = Exchange(self, parser.get_method(), self.url, version == "1.0", parser.should_keep_alive(), head,
+        ex = Exchange(self, method, url, version == "1.0", parser.should_keep_alive(), head,
                       head.request_id or new_request_id())
-        if not self.url.startswith(b"/") and not (self.url == b"*" and ex.method == b"OPTIONS"):
-            raise BadRequest("request target must be an absolute path")
-        route = self.app.snapshot.lookup(head.host, self.url.decode("latin-1"))
+        route = self.app.snapshot.lookup(head.host, url.decode("latin-1"))
         ex.route = route
         if route is not None and route.max_body is not None and head.content_length > route.max_body:
             ex.early_status = 413

@@ -103,6 +103,16 @@ def test_it_rewrites_hop_by_hop_and_forwarding_headers(proxy, farm):
     assert len(seen["x-request-id"]) >= 16  # generated
 
 
+def test_it_accepts_absolute_form_targets_whose_authority_wins_over_host(proxy, farm):
+    one = farm.start("one")
+    _, host, _ = simple_site(proxy, [one])
+    answer = raw(proxy, f"GET http://{host}/abs?x=1 HTTP/1.1\r\nHost: other.test\r\nConnection: close\r\n\r\n"
+                 .encode())
+    assert answer.startswith(b"HTTP/1.1 200")
+    seen = {k.lower(): v for k, v in one.seen[-1]["headers"]}
+    assert one.seen[-1]["path"] == "/abs" and seen["host"] == host
+
+
 def test_it_answers_head_requests_without_a_body(proxy, farm):
     one = farm.start("one")
     _, host, _ = simple_site(proxy, [one])
@@ -170,7 +180,8 @@ def test_it_rejects_malformed_requests_with_400_and_closes(proxy, farm):
         b"GET / HTTP/9.9\r\nHost: " + h + b"\r\n\r\n",
         b"GET /\r\n\r\n",
         b"GET / HTTP/1.1\r\n\r\n",
-        b"GET http://evil/ HTTP/1.1\r\nHost: " + h + b"\r\n\r\n",
+        b"GET ftp://evil/ HTTP/1.1\r\nHost: " + h + b"\r\n\r\n",
+        b"GET http://user@" + h + b"/ HTTP/1.1\r\nHost: " + h + b"\r\n\r\n",
         b"POST / HTTP/1.1\r\nHost: " + h + b"\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
         b"POST / HTTP/1.1\r\nHost: " + h + b"\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
         b"POST / HTTP/1.1\r\nHost: " + h + b"\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
