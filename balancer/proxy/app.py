@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import time
+from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -25,6 +26,29 @@ access = logging.getLogger("veloflux.proxy.access")
 FULL_RELOAD_EVERY = 10.0
 
 
+def async_client(url: str) -> aioredis.Redis:
+    """The worker's asyncio Redis client: redis:// rediss:// unix:// or redis+sentinel://host:port[,..]/service[/db].
+
+    Redis Cluster is not supported by the proxy: the routing snapshot is read in one MULTI across
+    ``vf:routing:*`` keys, which a cluster would spread over several slots.
+    """
+    options = {"decode_responses": True, "socket_timeout": 2.0, "socket_connect_timeout": 1.0}
+    parts = urlsplit(url)
+    if parts.scheme == "redis+cluster":
+        raise ValueError("the proxy needs a standalone or Sentinel Redis (REDIS_URL is redis+cluster://)")
+    if parts.scheme != "redis+sentinel":
+        return aioredis.from_url(url, **options)
+    from redis.asyncio.sentinel import Sentinel
+
+    hosts = []
+    for hostport in parts.netloc.rsplit("@", 1)[-1].split(","):
+        host, _, port = hostport.partition(":")
+        hosts.append((host, int(port or 26379)))
+    path = [p for p in parts.path.split("/") if p]
+    sentinel = Sentinel(hosts, sentinel_kwargs={"socket_timeout": 2.0}, **options)
+    return sentinel.master_for(path[0], db=int(path[1]) if len(path) > 1 else 0, password=parts.password)
+
+
 class ProxyApp:
     def __init__(self, settings: ProxySettings, loop: asyncio.AbstractEventLoop, worker: int = 0):
         self.settings = settings
@@ -40,8 +64,7 @@ class ProxyApp:
         self.sticky = Sticky(settings.secret)
         self.connections: set = set()
         self.access_log = self._log_access if settings.access_log else None
-        self.redis = aioredis.from_url(settings.redis_url, decode_responses=True, socket_timeout=2.0,
-                                       socket_connect_timeout=1.0)
+        self.redis = async_client(settings.redis_url)
         self.redis_ok = False
         self.redis_error = ""
         self.loaded_at = 0.0  # epoch of the last successful load

@@ -50,6 +50,9 @@ class Command(BaseCommand):
 
         if options["workers"] < 1:
             raise CommandError("--workers must be at least 1")
+        if settings.REDIS_URL.startswith("redis+cluster://"):
+            raise CommandError("the proxy needs a standalone or Sentinel Redis: it reads the routing snapshot in one "
+                               "MULTI over vf:routing:* keys, which Redis Cluster spreads over several slots")
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
         proxy_settings = ProxySettings(
             host=options["host"], port=options["port"], https_port=options["https_port"],
