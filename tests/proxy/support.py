@@ -28,10 +28,23 @@ def uid(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:12]}"
 
 
+def _free_ports(count: int) -> int:
+    """A port p such that p .. p + count - 1 are free (worker i's admin endpoint is admin-port + i)."""
+    while True:
+        port = free_port()
+        try:
+            for offset in range(1, count):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", port + offset))
+            return port
+        except OSError:
+            continue
+
+
 class ProxyProcess:
     def __init__(self, redis_url: str, *extra: str, workers: int = 1):
         self.port = free_port()
-        self.admin_port = free_port()
+        self.admin_port = _free_ports(workers)
         self.redis_url = redis_url
         self.workers = workers
         self.extra = extra

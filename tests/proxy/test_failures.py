@@ -137,3 +137,26 @@ def test_it_keeps_serving_its_last_snapshot_when_redis_is_unreachable(farm):
         if own_proxy is not None:
             own_proxy.stop()
         own_redis.cleanup()
+
+
+@pytest.mark.slow
+def test_it_shares_the_port_between_worker_processes(redis_server, farm):
+    import urllib.request
+
+    one = farm.start("one")
+    workers = ProxyProcess(redis_server.url, workers=2).start()
+    try:
+        _, host, _ = simple_site(workers, [one])
+        for _ in range(40):  # fresh connections: SO_REUSEPORT spreads them over both processes
+            assert get(workers, host)[0] == 200
+        pids = set()
+        served = []
+        for worker in range(2):
+            pids.add(workers.status(worker)["pid"])
+            with urllib.request.urlopen(f"http://127.0.0.1:{workers.admin_port + worker}/metrics", timeout=2) as r:
+                text = r.read().decode()
+            served.append(sum(int(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                              if line.startswith("veloflux_proxy_requests_total{")))
+        assert len(pids) == 2 and all(count > 0 for count in served) and sum(served) == 40
+    finally:
+        workers.stop()
