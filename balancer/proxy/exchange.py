@@ -100,7 +100,7 @@ class Exchange:
         """The peer, or the nearest address a trusted proxy in front of us reported."""
         peer = self.client.peer_ip
         xff = self.head.xff
-        if xff and self.client.app.settings.trusts(peer):
+        if xff and self.client.trusted:
             return xff.rsplit(b",", 1)[-1].strip().decode("latin-1")
         return peer
 
@@ -135,9 +135,8 @@ class Exchange:
         conn.begin(self)
         client = self.client
         head = self.head
-        trusted = client.app.settings.trusts(client.peer_ip)
         parts = [self.method, b" ", self.url, b" HTTP/1.1\r\n", head.forwarded,
-                 forwarding_headers(head, client.peer_ip, client.scheme, trusted, self.request_id)]
+                 forwarding_headers(head, client.peer_ip, client.scheme, client.trusted, self.request_id)]
         if self.chunked:
             parts.append(b"Transfer-Encoding: chunked\r\n")
         parts.append(b"\r\n")

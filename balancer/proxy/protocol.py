@@ -38,6 +38,7 @@ class ClientProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser = HttpRequestParser(self)
         self.peer_ip = ""
+        self.trusted = False
         self.queue: deque[Exchange] = deque()
         self.active: Exchange | None = None
         self.reading: Exchange | None = None
@@ -58,6 +59,7 @@ class ClientProtocol(asyncio.Protocol):
         self.transport = transport
         peer = transport.get_extra_info("peername")
         self.peer_ip = peer[0] if peer else "unknown"
+        self.trusted = self.app.settings.trusts(self.peer_ip)  # a trusted proxy: keep its X-Forwarded-*
         now = self.app.loop.time()
         self.idle_since = now
         self.head_deadline = now + self.app.settings.header_timeout

@@ -89,10 +89,9 @@ async def start_tunnel(client: ClientProtocol, ex: Exchange, rest: bytes) -> Non
         upstream.close()
         return
     head = ex.head
-    trusted = app.settings.trusts(client.peer_ip)
     client.tunnel = upstream
     upstream.transport.write(b"".join((
         ex.method, b" ", ex.url, b" HTTP/1.1\r\n", head.forwarded,
-        forwarding_headers(head, client.peer_ip, client.scheme, trusted, ex.request_id),
+        forwarding_headers(head, client.peer_ip, client.scheme, client.trusted, ex.request_id),
         b"Connection: Upgrade\r\nUpgrade: %s\r\n\r\n" % (head.upgrade or b""), rest)))
     app.metrics.record(route, backend, 101, 0, 0, app.loop.time() - now, False)
