@@ -156,7 +156,27 @@ class ProbeEngine:
         if code not in (0, errno.EINPROGRESS):
             self.loop.call_soon(self._finish, probe, False, describe_errno(code))
             return
+        if probe.is_http and self._send_early(probe):
+            return
         self.loop.add_writer(sock.fileno(), self._on_connected, probe)
+
+    def _send_early(self, probe: _Probe) -> bool:
+        """On a near network (loopback, same rack) the handshake is often done when connect returns:
+        send at once and wait for the answer, saving a writable wake-up. False: wait for the connect."""
+        try:
+            sent = probe.sock.send(probe.request)
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError as exc:  # the connect already failed (refused, unreachable): that is the result
+            if exc.errno == errno.ENOTCONN:
+                return False
+            self.loop.call_soon(self._finish, probe, False, describe_errno(exc.errno or 0))
+            return True
+        if sent < len(probe.request):
+            self.loop.call_soon(self._finish, probe, False, "short write of the request")
+            return True
+        self.loop.add_reader(probe.sock.fileno(), self._on_readable, probe)
+        return True
 
     def _on_connected(self, probe: _Probe) -> None:
         sock = probe.sock
