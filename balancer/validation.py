@@ -30,6 +30,7 @@ HEALTH_CHECK_FIELDS = ("type", "method", "path", "interval", "timeout", "expecte
 
 _POOL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_BACKEND_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 _REGION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
 _PATH_FORBIDDEN = re.compile(r"[\s{}?#]")
@@ -91,11 +92,13 @@ def _bool(value: Any) -> bool:
     raise ValueError("must be true or false")
 
 
-def is_hostname(host: str) -> bool:
+def is_hostname(host: str, allow_underscore: bool = False) -> bool:
+    """RFC 1123 names; backends may also use '_' (Docker Compose service names do)."""
     if not host or len(host) > 253:
         return False
     labels = host.rstrip(".").split(".")
-    return all(_LABEL.match(label) for label in labels)
+    pattern = _BACKEND_LABEL if allow_underscore else _LABEL
+    return all(pattern.match(label) for label in labels)
 
 
 def clean_address(value: Any) -> str:
@@ -124,7 +127,7 @@ def clean_address(value: Any) -> str:
         try:
             host = str(ipaddress.IPv4Address(host))
         except ValueError:
-            if re.fullmatch(r"[0-9.]+", host) or not is_hostname(host):
+            if re.fullmatch(r"[0-9.]+", host) or not is_hostname(host, allow_underscore=True):
                 raise ValueError(f"{host!r} is neither a valid host name nor an IP address")
         rendered = host
     if not port_text.isdigit():

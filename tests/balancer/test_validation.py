@@ -22,6 +22,9 @@ def test_it_rejects_bad_durations(given):
 def test_it_normalises_addresses():
     assert clean_address("[2001:DB8:0:0::1]:80") == "[2001:db8::1]:80"
     assert clean_address(" Backend-1.Svc.Local:8080 ") == "backend-1.svc.local:8080"
+    assert clean_address("web_1:80") == "web_1:80"  # a Docker Compose service name
+    with pytest.raises(ValueError):
+        clean_address("010.0.0.1:80")
 
 
 def test_it_normalises_hosts():
