@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from balancer.proxy import router
 from balancer.proxy.errors import error_response
-from balancer.proxy.headers import RequestHead, ResponseHead, forwarding_headers
+from balancer.proxy.headers import RequestHead, forwarding_headers, response_head
 
 if TYPE_CHECKING:
     from balancer.proxy.config import Backend, Route
@@ -192,14 +192,14 @@ class Exchange:
     # --- response (from the upstream parser) ---------------------------------
     def on_response_head(self, conn: UpstreamConn, status: int) -> None:
         self.status = status
-        head = ResponseHead(conn.headers)
+        parts = [b"HTTP/1.1 %d %s\r\n" % (status, conn.reason or REASON_OK.get(status, b"Unknown"))]
+        content_length, has_request_id = response_head(conn.headers, parts)
         no_body = self.method == b"HEAD" or status in (204, 304)
-        parts = [b"HTTP/1.1 %d %s\r\n" % (status, conn.reason or REASON_OK.get(status, b"Unknown")), head.kept]
-        if not head.has_request_id:
+        if not has_request_id:
             parts.append(b"X-Request-ID: %s\r\n" % self.request_id.encode())
         if self.set_cookie:
             parts.append(self.set_cookie)
-        if not no_body and head.content_length < 0:
+        if not no_body and content_length < 0:
             if self.http10:
                 self.close_after = True
             else:

@@ -139,30 +139,35 @@ def forwarding_headers(head: RequestHead, peer_ip: str, scheme: bytes, trusted: 
     return b"X-Forwarded-For: %s\r\nX-Forwarded-Proto: %s\r\nX-Request-ID: %s\r\n" % (xff, xfp, request_id.encode())
 
 
-class ResponseHead:
-    """The upstream response headers minus hop-by-hop ones, and how the body is framed."""
+_RESPONSE_SPECIAL = {b"connection": 1, b"keep-alive": 2, b"proxy-connection": 2, b"te": 2, b"trailer": 2,
+                     b"upgrade": 2, b"transfer-encoding": 3, b"content-length": 4, b"x-request-id": 5}
 
-    __slots__ = ("content_length", "has_request_id", "kept", "upstream_chunked")
 
-    def __init__(self, headers: list[tuple[bytes, bytes]]):
-        self.content_length = -1
-        self.upstream_chunked = False
-        self.has_request_id = False
-        connection = b""
-        kept = []
-        for name, value in headers:
-            lower = name.lower()
-            if lower in HOP_BY_HOP:
-                if lower == b"transfer-encoding":
-                    self.upstream_chunked = b"chunked" in value.lower()
-                elif lower == b"connection":
-                    connection = value.lower()
-                continue
-            if lower == b"content-length":
-                self.content_length = int(value) if value.isdigit() else -1
-            elif lower == b"x-request-id":
-                self.has_request_id = True
-            kept.append(b"%s: %s\r\n" % (name, value))
-        if connection and connection not in (b"keep-alive", b"close"):
-            kept = _drop_connection_listed(kept, connection)
-        self.kept = b"".join(kept)
+def response_head(headers: list[tuple[bytes, bytes]], parts: list[bytes]) -> tuple[int, bool]:
+    """Append the upstream response headers minus hop-by-hop ones to ``parts`` (as name, ": ", value, CRLF).
+
+    Returns (content length or -1, whether the upstream sent an X-Request-ID).
+    """
+    content_length = -1
+    has_request_id = False
+    connection = b""
+    start = len(parts)
+    special = _RESPONSE_SPECIAL.get
+    for name, value in headers:
+        kind = special(name.lower())
+        if kind is None or kind >= 4:
+            if kind == 4:
+                content_length = int(value) if value.isdigit() else -1
+            elif kind == 5:
+                has_request_id = True
+            parts += (name, b": ", value, b"\r\n")
+        elif kind == 1:
+            connection = value.lower()
+    if connection and connection not in (b"keep-alive", b"close"):
+        listed = {token.strip() for token in connection.split(b",")}
+        kept = parts[start:]
+        del parts[start:]
+        for i in range(0, len(kept), 4):
+            if kept[i].lower() not in listed:
+                parts += kept[i:i + 4]
+    return content_length, has_request_id
