@@ -7,6 +7,7 @@ import re
 
 import pytest
 import yaml
+from django.core.management import call_command
 from django.test import Client
 
 from tests.support.actors import PASSWORD
@@ -109,6 +110,14 @@ def test_it_serves_an_openapi_3_schema(api):
         assert path in schema["paths"], path
     schemes = schema["components"]["securitySchemes"]
     assert schemes["jwt"]["scheme"] == "bearer" and schemes["apiKey"]["name"] == "X-API-Key"
+
+
+def test_it_generates_a_valid_schema_with_distinct_operation_ids(tmp_path):
+    call_command("spectacular", "--validate", "--file", str(tmp_path / "schema.yaml"))
+    schema = yaml.safe_load((tmp_path / "schema.yaml").read_text())
+    operation_ids = [op["operationId"] for item in schema["paths"].values() for op in item.values()
+                     if isinstance(op, dict) and "operationId" in op]
+    assert not [op for op in operation_ids if re.search(r"_\d+$", op)], "colliding operation ids got suffixes"
 
 
 @pytest.mark.parametrize("page", ["/api/docs/", "/api/redoc/"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from django.urls import NoReverseMatch, reverse
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -149,6 +150,7 @@ class ApiKeyListView(ApiView):
     permission_classes = (AdminOnly,)
     serializer_class = ApiKeyCreateSerializer
 
+    @extend_schema(operation_id="auth_api_keys_list")
     def get(self, request):
         keys = sorted(ApiKeyStore(self.tenant_id()).all(), key=lambda k: k.created_at)
         return Response(paginate_list(request, [_key_payload(k) for k in keys]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
@@ -61,6 +62,7 @@ class TenantListView(ApiView):
             return [IsPlatformAdmin()]
         return super().get_permissions()
 
+    @extend_schema(operation_id="tenants_list")
     def get(self, request):
         principal = self.principal
         if principal.is_platform_admin:
@@ -146,6 +148,7 @@ class MemberListView(TenantScopedView):
     permission_classes = (ViewerReadsAdminWrites,)
     serializer_class = MemberCreateSerializer
 
+    @extend_schema(operation_id="tenants_users_list")
     def get(self, request, tenant_id: str):
         tenant = self.tenant(tenant_id)
         members = sorted(UserStore().members(tenant.id), key=lambda u: (u.created_at, u.id))
