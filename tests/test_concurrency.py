@@ -85,7 +85,7 @@ def test_it_adds_one_of_20_parallel_invitations_of_the_same_email(owner):
     assert assert_ok(Api().as_(owner).get(url))["total_count"] == 5  # the fixture's four and the one
 
 
-def test_it_creates_one_of_20_parallel_tenants_for_the_same_new_owner(platform_admin):
+def test_it_makes_one_account_when_20_parallel_tenants_name_the_same_new_owner(platform_admin):
     body = {"name": "Same Owner", "owner_email": "same@owner.test", "owner_password": "s3cret-enough"}
     responses = run_parallel(20, lambda i: Api().as_(platform_admin).post("/api/tenants", body))
     counts = status_counts(responses)
