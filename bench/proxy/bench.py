@@ -119,8 +119,9 @@ backend be
         for name in ("redis", "backend", "backend_b", "nginx", "haproxy"):
             wait_port(p[name])
         self.route(f"127.0.0.1:{p['backend']}")
-        self.spawn([sys.executable, "manage.py", "runproxy", "--host", "127.0.0.1", "--port", str(p["ours"]),
-                    "--admin-port", str(p["ours_admin"]), "--workers", "1"], "ours", cwd=ROOT, env=self.env)
+        self.ours = self.spawn([sys.executable, "manage.py", "runproxy", "--host", "127.0.0.1", "--port",
+                                str(p["ours"]), "--admin-port", str(p["ours_admin"]), "--workers", "1"],
+                               "ours", cwd=ROOT, env=self.env)
         wait_port(p["ours"])
         time.sleep(0.5)
 
@@ -186,7 +187,8 @@ def throughput(stack: Stack, duration: int) -> dict:
 
 
 def idle_memory(stack: Stack, count: int) -> float:
-    pid = stack.procs[-1].pid
+    pid = stack.ours.pid
+
     def rss() -> int:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
@@ -217,6 +219,7 @@ def idle_memory(stack: Stack, count: int) -> float:
 
 def propagation(stack: Stack, changes: int) -> dict:
     p = stack.ports
+    p["multi"], p["multi_admin"] = free_port(), free_port_pair()
     stack.spawn([sys.executable, "manage.py", "runproxy", "--host", "127.0.0.1", "--port", str(p["multi"]),
                  "--admin-port", str(p["multi_admin"]), "--workers", "2"], "multi", cwd=ROOT, env=stack.env)
     wait_port(p["multi"])
@@ -313,10 +316,10 @@ def main() -> None:
                 print(f"--- {log.name}\n{log.read_text()[-1500:]}", file=sys.stderr)
             raise
         report_throughput(throughput(stack, args.duration))
+        if args.changes:  # before the idle-connection test, whose sockets take thousands of local ports
+            report_propagation(propagation(stack, args.changes))
         if args.connections:
             report_memory(idle_memory(stack, args.connections), args.connections)
-        if args.changes:
-            report_propagation(propagation(stack, args.changes))
     finally:
         stack.stop()
         shutil.rmtree(workdir, ignore_errors=True)
