@@ -104,7 +104,7 @@ def login(email: str, password: str, tenant_id: str | None, ip: str) -> LoginRes
     user = authenticate_password(email, password, ip)
     chosen = choose_tenant(user, tenant_id)
     _touch_last_login(user.id)
-    return LoginResult(UserStore().get(user.id), chosen, tokens.issue_pair(user.id, chosen))
+    return LoginResult(UserStore().get(user.id), chosen, tokens.issue_pair(user.id, chosen, user.auth_epoch))
 
 
 def user_payload(user: User, tenant_id: str | None) -> dict:
@@ -175,6 +175,7 @@ def update_profile(user_id: str, changes: dict, actor: Actor, tenant_id: str | N
     if new_password is not None:
         data["password_hash"] = make_password(new_password)
         data["must_change_password"] = False
+        data["auth_epoch"] = old.auth_epoch + 1  # ends every other session and token
     new = User.from_dict(data)
     batch = AtomicWrite()
     store.stage_update(batch, old, new, expected_version)

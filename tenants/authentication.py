@@ -24,9 +24,8 @@ def _bearer(request) -> str | None:
     return value.strip()
 
 
-def _acting_tenant(request, user_tenant: str | None, is_platform_admin: bool) -> str | None:
+def _acting_tenant(requested: str | None, user_tenant: str | None, is_platform_admin: bool) -> str | None:
     """The tenant a call acts in: the credential's, or X-Tenant-ID for platform admins."""
-    requested = request.META.get("HTTP_X_TENANT_ID", "").strip()
     if not requested or requested == user_tenant:
         return user_tenant
     if not is_platform_admin:
@@ -47,17 +46,29 @@ def check_tenant_active(tenant_id: str | None, is_platform_admin: bool) -> None:
         raise ApiError(403, "tenant_suspended", "This tenant is suspended; contact support.")
 
 
-def principal_for_user(request, user_id: str, tenant_id: str | None, method: str, claims: dict | None = None,
-                       ) -> Principal | None:
+def load_principal(user_id: str, tenant_id: str | None, method: str, *, auth_epoch: int = 0,
+                   requested_tenant: str | None = None, claims: dict | None = None) -> Principal | None:
+    """The principal a user credential stands for, or None when it no longer gives access.
+
+    Raises (404, 401, 403) when the tenant asked for or acted in is hidden, gone or suspended.
+    """
     user = UserStore().find(user_id)
     if user is None or not user.active:
         return None
+    if auth_epoch != user.auth_epoch:
+        return None  # issued before a password change
     if tenant_id and tenant_id not in user.memberships and not user.is_platform_admin:
         return None  # removed from the tenant since the credential was issued
-    acting = _acting_tenant(request, tenant_id, user.is_platform_admin)
+    acting = _acting_tenant(requested_tenant, tenant_id, user.is_platform_admin)
     check_tenant_active(acting, user.is_platform_admin)
     return Principal(auth_method=method, tenant_id=acting, role=user.role_in(acting), user=user,
                      is_platform_admin=user.is_platform_admin, claims=claims or {})
+
+
+def principal_for_user(request, user_id: str, tenant_id: str | None, method: str, claims: dict | None = None,
+                       auth_epoch: int = 0) -> Principal | None:
+    return load_principal(user_id, tenant_id, method, auth_epoch=auth_epoch, claims=claims,
+                          requested_tenant=request.META.get("HTTP_X_TENANT_ID", "").strip() or None)
 
 
 class JWTAuthentication(authentication.BaseAuthentication):
@@ -69,7 +80,7 @@ class JWTAuthentication(authentication.BaseAuthentication):
             claims = tokens.verify_access(token)
         except tokens.TokenError as exc:
             raise exceptions.AuthenticationFailed(str(exc), code=exc.code)
-        principal = principal_for_user(request, claims["sub"], claims.get("tid"), "jwt", claims)
+        principal = principal_for_user(request, claims["sub"], claims.get("tid"), "jwt", claims, claims.get("ae", 0))
         if principal is None:
             raise exceptions.AuthenticationFailed("This account no longer has access; log in again.")
         return principal, claims
@@ -113,13 +124,14 @@ class SessionAuthentication(authentication.BaseAuthentication):
     """The web UI's session (set by the login page), with Django's CSRF check on writes."""
 
     def authenticate(self, request):
-        from tenants.middleware import SESSION_TENANT, SESSION_USER
+        from tenants.middleware import SESSION_EPOCH, SESSION_TENANT, SESSION_USER
 
         session = getattr(request._request, "session", None)
         user_id = session.get(SESSION_USER) if session is not None else None
         if not user_id:
             return None
-        principal = principal_for_user(request, user_id, session.get(SESSION_TENANT), "session")
+        principal = principal_for_user(request, user_id, session.get(SESSION_TENANT), "session",
+                                       auth_epoch=session.get(SESSION_EPOCH, 0))
         if principal is None:
             return None
         self.enforce_csrf(request)

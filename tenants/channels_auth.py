@@ -10,27 +10,25 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
 from django.utils.module_loading import import_string
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import APIException, AuthenticationFailed
 
 from tenants import tokens
-from tenants.authentication import valid_api_key
-from tenants.middleware import SESSION_TENANT, SESSION_USER
+from tenants.authentication import load_principal, valid_api_key
+from tenants.middleware import SESSION_EPOCH, SESSION_TENANT, SESSION_USER
 from tenants.principal import AnonymousPrincipal, Principal
-from tenants.store import TenantStore, UserStore
+from veloflux_site.storage.errors import UNAVAILABLE_ERRORS
+
+# RFC 6455 1013 "Try Again Later": the store cannot say who this is right now.
+STORE_UNAVAILABLE_CLOSE = 1013
 
 
-def _user_principal(user_id: str, tenant_id: str | None, method: str, claims: dict | None = None):
-    user = UserStore().find(user_id)
-    if user is None or not user.active:
-        return AnonymousPrincipal()
-    if tenant_id and tenant_id not in user.memberships and not user.is_platform_admin:
-        return AnonymousPrincipal()
-    if tenant_id and not user.is_platform_admin:
-        tenant = TenantStore().find(tenant_id)
-        if tenant is None or not tenant.active:
-            return AnonymousPrincipal()
-    return Principal(auth_method=method, tenant_id=tenant_id, role=user.role_in(tenant_id), user=user,
-                     is_platform_admin=user.is_platform_admin, claims=claims or {})
+def _user_principal(user_id: str, tenant_id: str | None, method: str, claims: dict | None = None,
+                    auth_epoch: int = 0):
+    try:
+        principal = load_principal(user_id, tenant_id, method, auth_epoch=auth_epoch, claims=claims)
+    except APIException:
+        return AnonymousPrincipal()  # tenant gone or suspended
+    return principal or AnonymousPrincipal()
 
 
 def resolve_principal(query_string: bytes, headers: list[tuple[bytes, bytes]]):
@@ -41,7 +39,7 @@ def resolve_principal(query_string: bytes, headers: list[tuple[bytes, bytes]]):
             claims = tokens.verify_access(token)
         except tokens.TokenError:
             return AnonymousPrincipal()
-        return _user_principal(claims["sub"], claims.get("tid"), "jwt", claims)
+        return _user_principal(claims["sub"], claims.get("tid"), "jwt", claims, claims.get("ae", 0))
     raw_key = (params.get("api_key") or [None])[0]
     if raw_key:
         try:
@@ -57,7 +55,7 @@ def resolve_principal(query_string: bytes, headers: list[tuple[bytes, bytes]]):
     user_id = session.get(SESSION_USER)
     if not user_id:
         return AnonymousPrincipal()
-    return _user_principal(user_id, session.get(SESSION_TENANT), "session")
+    return _user_principal(user_id, session.get(SESSION_TENANT), "session", auth_epoch=session.get(SESSION_EPOCH, 0))
 
 
 class PrincipalAuthMiddleware:
@@ -68,7 +66,14 @@ class PrincipalAuthMiddleware:
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "websocket":
-            principal = await sync_to_async(resolve_principal, thread_sensitive=False)(
-                scope.get("query_string", b""), scope.get("headers", []))
+            try:
+                principal = await sync_to_async(resolve_principal, thread_sensitive=False)(
+                    scope.get("query_string", b""), scope.get("headers", []))
+            except UNAVAILABLE_ERRORS:
+                await receive()  # websocket.connect
+                await send({"type": "websocket.accept"})
+                await send({"type": "websocket.close", "code": STORE_UNAVAILABLE_CLOSE,
+                            "reason": "store unavailable; retry in a few seconds"})
+                return None
             scope = {**scope, "principal": principal, "user": principal}
         return await self.app(scope, receive, send)

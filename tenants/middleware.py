@@ -9,6 +9,7 @@ from tenants.principal import AnonymousPrincipal
 
 SESSION_USER = "vf_user_id"
 SESSION_TENANT = "vf_tenant_id"
+SESSION_EPOCH = "vf_auth_epoch"
 
 
 def session_principal(request):
@@ -18,7 +19,8 @@ def session_principal(request):
     if not user_id:
         return AnonymousPrincipal()
     try:
-        principal = principal_for_user(request, user_id, request.session.get(SESSION_TENANT), "session")
+        principal = principal_for_user(request, user_id, request.session.get(SESSION_TENANT), "session",
+                                       auth_epoch=request.session.get(SESSION_EPOCH, 0))
     except APIException:
         # A page (not the API) has no error shape to show; the session simply does not count.
         # The API's SessionAuthentication calls principal_for_user itself and reports the reason.

@@ -43,6 +43,9 @@ class User(Record):
     active: bool = True
     must_change_password: bool = False
     last_login_at: str | None = None
+    # Every credential carries the epoch it was issued under; a password change bumps it,
+    # which ends every other session and token of the user at once.
+    auth_epoch: int = 0
 
     SECRET_FIELDS: ClassVar[tuple[str, ...]] = ("password_hash",)
 

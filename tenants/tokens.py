@@ -73,9 +73,9 @@ def _decode(token: str, expected_type: str) -> dict:
     return claims
 
 
-def _claims(user_id: str, tenant_id: str | None, family: str, token_type: str, ttl: float) -> dict:
+def _claims(user_id: str, tenant_id: str | None, family: str, token_type: str, ttl: float, epoch: int) -> dict:
     now = int(time.time())
-    return {"iss": ISSUER, "sub": user_id, "tid": tenant_id, "fam": family, "typ": token_type,
+    return {"iss": ISSUER, "sub": user_id, "tid": tenant_id, "fam": family, "typ": token_type, "ae": epoch,
             "jti": uuid.uuid4().hex, "iat": now, "exp": now + int(ttl)}
 
 
@@ -84,12 +84,13 @@ def _refresh_state(claims: dict) -> str:
                        "used": False})
 
 
-def issue_pair(user_id: str, tenant_id: str | None, client: redis.Redis | None = None) -> TokenPair:
+def issue_pair(user_id: str, tenant_id: str | None, auth_epoch: int = 0,
+               client: redis.Redis | None = None) -> TokenPair:
     """A new login: a new family, an access token and its first refresh token."""
     client = client or get_redis()
     family = uuid.uuid4().hex
-    access = _claims(user_id, tenant_id, family, "access", settings.JWT_ACCESS_TTL)
-    refresh = _claims(user_id, tenant_id, family, "refresh", settings.JWT_REFRESH_TTL)
+    access = _claims(user_id, tenant_id, family, "access", settings.JWT_ACCESS_TTL, auth_epoch)
+    refresh = _claims(user_id, tenant_id, family, "refresh", settings.JWT_REFRESH_TTL, auth_epoch)
     ttl_ms = int(settings.JWT_REFRESH_TTL * 1000)
     pipe = client.pipeline(transaction=True)
     pipe.set(keys.token_family(family), "active", px=ttl_ms)
@@ -102,8 +103,9 @@ def rotate(refresh_token: str, client: redis.Redis | None = None) -> tuple[dict,
     """Use a refresh token once: returns its claims and the next pair of the same family."""
     client = client or get_redis()
     old = _decode(refresh_token, "refresh")
-    access = _claims(old["sub"], old["tid"], old["fam"], "access", settings.JWT_ACCESS_TTL)
-    refresh = _claims(old["sub"], old["tid"], old["fam"], "refresh", settings.JWT_REFRESH_TTL)
+    epoch = old.get("ae", 0)
+    access = _claims(old["sub"], old["tid"], old["fam"], "access", settings.JWT_ACCESS_TTL, epoch)
+    refresh = _claims(old["sub"], old["tid"], old["fam"], "refresh", settings.JWT_REFRESH_TTL, epoch)
     result = client.eval(
         ROTATE_SCRIPT, 3,
         keys.refresh_token(old["jti"]), keys.token_family(old["fam"]), keys.refresh_token(refresh["jti"]),

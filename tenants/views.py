@@ -10,7 +10,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
 from tenants import accounts
-from tenants.middleware import SESSION_TENANT, SESSION_USER
+from tenants.middleware import SESSION_EPOCH, SESSION_TENANT, SESSION_USER
 from veloflux_site.api.client_ip import client_ip
 from veloflux_site.api.errors import ApiError
 
@@ -44,6 +44,7 @@ def login_page(request):
             request.session.cycle_key()
             request.session[SESSION_USER] = user.id
             request.session[SESSION_TENANT] = tenant_id
+            request.session[SESSION_EPOCH] = user.auth_epoch
             rotate_token(request)
             return HttpResponseRedirect(_safe_next(request))
     elif request.method == "POST":

@@ -88,3 +88,31 @@ def test_it_refuses_a_stale_profile_version(api, member):
     error = assert_error(api.as_(member).put(PROFILE, {"first_name": "Two", "version": 1}), 409, "version_conflict")
     assert error["current_version"] == 2
     assert assert_ok(api.as_(member).get(PROFILE))["first_name"] == "One"
+
+
+def test_it_ends_every_other_session_when_the_password_changes(api, client, member):
+    other_login = assert_ok(api.post("/api/auth/login", {"email": member.email, "password": PASSWORD}))
+    assert client.post("/login", {"email": member.email, "password": PASSWORD}).status_code == 302
+    assert assert_ok(client.get(PROFILE))["id"] == member.id  # the web session works before
+
+    body = assert_ok(api.as_(member).put(PROFILE, {"current_password": PASSWORD, "new_password": "brand-new-secret"}))
+
+    assert_error(api.with_headers(HTTP_AUTHORIZATION=f"Bearer {other_login['token']}").get(PROFILE), 401)
+    assert_error(api.post("/api/auth/refresh", {"refresh_token": other_login["refresh_token"]}), 401)
+    assert_error(api.post("/api/auth/refresh", {"refresh_token": member.refresh_token}), 401)
+    assert_error(api.as_(member).get(PROFILE), 401)  # the token used for the change is replaced...
+    assert client.get(PROFILE).status_code in (401, 403)  # ...and the web session is over
+    # ...by the fresh pair the answer carries, which keeps this client signed in.
+    fresh = api.with_headers(HTTP_AUTHORIZATION=f"Bearer {body['token']}")
+    assert assert_ok(fresh.get(PROFILE))["id"] == member.id
+    assert assert_ok(api.post("/api/auth/refresh", {"refresh_token": body["refresh_token"]}))["token"]
+
+
+def test_it_keeps_the_web_session_that_changed_the_password(client, member):
+    assert client.post("/login", {"email": member.email, "password": PASSWORD}).status_code == 302
+    csrf = client.cookies["csrftoken"].value
+    response = client.put(PROFILE, {"current_password": PASSWORD, "new_password": "brand-new-secret"},
+                          content_type="application/json", HTTP_X_CSRFTOKEN=csrf)
+    assert response.status_code == 200, response.content
+    assert "token" not in response.json()
+    assert assert_ok(client.get(PROFILE))["id"] == member.id

@@ -114,3 +114,36 @@ def test_it_reports_readiness_on_a_redis_without_the_config_command(api, redis_s
     finally:
         point_app_at(redis_server.url)
         server.cleanup()
+
+
+def test_it_closes_a_websocket_handshake_with_try_again_later_while_redis_is_down(owner, redis_server):
+    import asyncio
+
+    from tenants.channels_auth import STORE_UNAVAILABLE_CLOSE, PrincipalAuthMiddleware
+
+    async def unreachable_app(scope, receive, send):  # never reached: the middleware answers first
+        raise AssertionError("the app must not run without a principal")
+
+    async def handshake() -> list[dict]:
+        sent: list[dict] = []
+        inbox = [{"type": "websocket.connect"}]
+
+        async def receive():
+            return inbox.pop(0)
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {"type": "websocket", "query_string": f"token={owner.token}".encode(), "headers": []}
+        await PrincipalAuthMiddleware(unreachable_app)(scope, receive, send)
+        return sent
+
+    dead = RedisServer()
+    point_app_at(dead.url)
+    try:
+        sent = asyncio.run(handshake())
+    finally:
+        point_app_at(redis_server.url)
+        dead.cleanup()
+    assert [m["type"] for m in sent] == ["websocket.accept", "websocket.close"]
+    assert sent[1]["code"] == STORE_UNAVAILABLE_CLOSE

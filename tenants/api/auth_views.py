@@ -19,6 +19,8 @@ from tenants.api.serializers import (
     RefreshSerializer,
     RegisterSerializer,
 )
+from tenants.authentication import load_principal
+from tenants.middleware import SESSION_EPOCH
 from tenants.models import ROLE_RANK
 from tenants.permissions import AdminOnly
 from tenants.store import ApiKeyStore, TenantStore, UserStore
@@ -66,7 +68,7 @@ class RegisterView(ApiView):
             owner_first_name=data["first_name"], owner_last_name=data["last_name"],
             owner_password=data["password"], actor=None, new_owner_only=True,
         )
-        pair = tokens.issue_pair(owner.id, tenant.id)
+        pair = tokens.issue_pair(owner.id, tenant.id, owner.auth_epoch)
         return token_response(owner, tenant.id, pair, status.HTTP_201_CREATED)
 
 
@@ -81,18 +83,11 @@ class RefreshView(ApiView):
             claims, pair = tokens.rotate(data["refresh_token"])
         except tokens.TokenError as exc:
             raise ApiError(401, exc.code, str(exc))
-        user = UserStore().find(claims["sub"])
         tenant_id = claims.get("tid")
-        if user is None or not user.active or (tenant_id and tenant_id not in user.memberships
-                                                and not user.is_platform_admin):
+        principal = load_principal(claims["sub"], tenant_id, "jwt", auth_epoch=claims.get("ae", 0))
+        if principal is None:
             raise ApiError(401, "token_invalid", "This account no longer has access; log in again.")
-        if tenant_id and not user.is_platform_admin:
-            tenant = TenantStore().find(tenant_id)
-            if tenant is None:
-                raise ApiError(401, "token_invalid", "This tenant no longer exists; log in again.")
-            if not tenant.active:
-                raise ApiError(403, "tenant_suspended", "This tenant is suspended; contact support.")
-        return token_response(user, tenant_id, pair)
+        return token_response(principal.user, tenant_id, pair)
 
 
 class LogoutView(ApiView):
@@ -136,7 +131,22 @@ class ProfileView(ApiView):
             raise ApiError(409, "email_taken", "Another account uses this email.", {"email": ["already in use"]})
         expected = data.pop("version", None)
         updated = accounts.update_profile(user.id, data, self.actor(), self.tenant_id(), expected)
-        return Response(accounts.user_payload(updated, self.tenant_id()))
+        body = accounts.user_payload(updated, self.tenant_id())
+        if updated.auth_epoch != user.auth_epoch:
+            body.update(self._continue_after_password_change(request, updated))
+        return Response(body)
+
+    def _continue_after_password_change(self, request, updated) -> dict:
+        """Every other session just ended; keep this one going with fresh credentials."""
+        if self.principal.auth_method == "session":
+            request.session.cycle_key()
+            request.session[SESSION_EPOCH] = updated.auth_epoch
+            return {}
+        if isinstance(request.auth, dict):
+            tokens.revoke(request.auth)
+        pair = tokens.issue_pair(updated.id, self.tenant_id(), updated.auth_epoch)
+        return {"token": pair.access, "refresh_token": pair.refresh, "token_type": "Bearer",
+                "expires_at": _iso(pair.access_expires_at)}
 
 
 def _key_payload(record, raw: str | None = None) -> dict:
