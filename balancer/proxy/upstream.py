@@ -45,6 +45,7 @@ class UpstreamConn(asyncio.Protocol):
             exchange.upstream_lost(self)
 
     def eof_received(self):
+        self.closed = True  # never hand this connection out again; connection_lost follows
         return False  # close our side too
 
     def begin(self, exchange: Exchange) -> None:
