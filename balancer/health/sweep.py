@@ -15,6 +15,7 @@ happen, late, when no sweeper runs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import logging
 import os
@@ -85,22 +86,25 @@ def sweep_once(client: redis.Redis | None = None, worker_id: str | None = None, 
 
 
 class HealthSweeper:
-    """The long-running sweeper. Two loops share one event loop:
+    """The long-running sweeper. Three loops share one event loop:
 
     - the probe pump (every ``tick``): fails probes past their deadline and starts the claimed
-      probes whose due time has come, paced by a token bucket (``max_start_rate`` per second),
-      so that even a backlog leaves as a stream: a burst of hundreds of connects costs far more
-      latency than the same probes spread out;
-    - the Redis loop (every ``claim_every``): syncs the table when its version moves, claims
-      what is due within ``lookahead``, records finished results in batches, evaluates alerts
-      for tenants whose backends went into or out of ``down``, mirrors passive ejections and
-      beats ``keys.heartbeat("worker")``. Its Redis calls run in one helper thread, so a slow
-      round trip never stalls the probes.
+      probes whose due time has come, at most ``concurrency`` in flight, paced by a token bucket
+      (``max_start_rate`` per second), so that even a backlog leaves as a stream: a burst of
+      hundreds of connects costs far more latency than the same probes spread out;
+    - the claim loop (every ``claim_every``): syncs the table when its version moves, claims what
+      is due within ``lookahead`` (so a slow round trip never makes a probe late), mirrors passive
+      ejections and beats ``keys.heartbeat("worker")``;
+    - the record loop (every ``claim_every``): records finished results in batches and evaluates
+      alerts for tenants whose backends went into or out of ``down``.
+    The claim and record loops run their Redis calls in one helper thread each, so Redis round
+    trips never stall the probes, and a long record batch never delays the next claim.
     """
 
     def __init__(self, client: redis.Redis | None = None, worker_id: str | None = None,
                  batch_size: int = DEFAULT_BATCH, concurrency: int = DEFAULT_CONCURRENCY, tick: float = 0.005,
-                 claim_every: float = 0.05, lookahead: float = 0.25, max_start_rate: float = 5000.0,
+                 claim_every: float = 0.05, lookahead: float = 1.0, max_waiting: int = 20_000,
+                 max_start_rate: float = 5000.0,
                  sync_every: float = 0.2, alert_every: float = 0.5) -> None:
         self.client = client or get_redis()
         self.worker_id = worker_id or default_worker_id()
@@ -109,6 +113,7 @@ class HealthSweeper:
         self.tick = tick
         self.claim_every = claim_every
         self.lookahead = lookahead
+        self.max_waiting = max_waiting
         self.max_start_rate = max_start_rate
         self.sync_every = sync_every
         self.alert_every = alert_every
@@ -121,14 +126,16 @@ class HealthSweeper:
         self._sequence = 0
         self._start_budget = 0.0
         self._budget_at = time.monotonic()
-        self._redis_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vf-health-redis")
+        self._claim_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vf-health-claim")
+        self._record_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vf-health-record")
 
     @property
     def in_flight(self) -> int:
         return self.engine.in_flight if self.engine is not None else 0
 
-    async def _redis(self, function, *args):
-        return await asyncio.get_running_loop().run_in_executor(self._redis_thread, function, *args)
+    @staticmethod
+    async def _redis(thread: ThreadPoolExecutor, function, *args):
+        return await asyncio.get_running_loop().run_in_executor(thread, function, *args)
 
     # --- probe pump ------------------------------------------------------------------------
     def _start_due_probes(self, now: float) -> None:
@@ -144,16 +151,14 @@ class HealthSweeper:
                               lambda result, claim=claim: self.finished.append((claim, result)))
 
     async def _pump(self, running: asyncio.Event) -> None:
-        while running.is_set() or self.waiting:
+        while running.is_set():
             self.engine.expire()
             self._start_due_probes(time.time())
             await asyncio.sleep(self.tick)
-            if not running.is_set():
-                return
 
     # --- Redis loop --------------------------------------------------------------------------
     def _claim(self, now: float) -> list[Claim]:
-        room = min(self.batch_size, self.concurrency - self.in_flight - len(self.waiting))
+        room = min(self.batch_size, self.max_waiting - len(self.waiting))
         if room <= 0:
             return []
         return claim_due(self.client, self.worker_id, room, now=now + self.lookahead)
@@ -167,50 +172,63 @@ class HealthSweeper:
     async def _flush(self) -> None:
         while self.finished:
             batch, self.finished = self.finished[:self.batch_size], self.finished[self.batch_size:]
-            self.alert_tenants |= alert_relevant_tenants(await self._redis(self._record, batch))
+            transitions = await self._redis(self._record_thread, self._record, batch)
+            self.alert_tenants |= alert_relevant_tenants(transitions)
 
-    async def _redis_round(self, now: float, last: dict[str, float]) -> None:
+    async def _claim_round(self, now: float, last: dict[str, float]) -> None:
         if now - last["sync"] >= self.sync_every:
-            await self._redis(lambda: sync_targets(self.client, cache=self.cache))
+            await self._redis(self._claim_thread, lambda: sync_targets(self.client, cache=self.cache))
             last["sync"] = now
         if now - last["beat"] >= 2.0:
-            await self._redis(lambda: self.client.zadd(keys.heartbeat("worker"), {self.worker_id: now}))
+            await self._redis(self._claim_thread, self.client.zadd, keys.heartbeat("worker"), {self.worker_id: now})
             last["beat"] = now
         if now - last["ejections"] >= 1.0:
-            await self._redis(mirror_passive_ejections, self.client, now)
+            await self._redis(self._claim_thread, mirror_passive_ejections, self.client, now)
             last["ejections"] = now
-        for claim in await self._redis(self._claim, now):
+        for claim in await self._redis(self._claim_thread, self._claim, now):
             self._sequence += 1
             heapq.heappush(self.waiting, (claim.due, self._sequence, claim))
             self.totals["claimed"] += 1
+
+    async def _record_round(self, now: float, last: dict[str, float]) -> None:
         await self._flush()
         if self.alert_tenants and now - last["alerts"] >= self.alert_every:
             tenants, self.alert_tenants = sorted(self.alert_tenants), set()
-            await self._redis(alerts.evaluate_health_alerts, self.client, tenants)
+            await self._redis(self._record_thread, alerts.evaluate_health_alerts, self.client, tenants)
             last["alerts"] = now
 
+    async def _every(self, step, running: asyncio.Event) -> None:
+        """Run ``step(now, last)`` every ``claim_every`` seconds while running; Redis errors wait and retry."""
+        last = dict.fromkeys(("sync", "beat", "ejections", "alerts"), 0.0)
+        while running.is_set():
+            started = time.monotonic()
+            try:
+                await step(time.time(), last)
+            except redis.RedisError as exc:
+                self.totals["errors"] += 1
+                log.warning("health sweeper: Redis error (%s); retrying", exc)
+                await asyncio.sleep(0.5)
+            await asyncio.sleep(max(0.0, self.claim_every - (time.monotonic() - started)))
+
     async def run(self, stop: asyncio.Event, duration: float | None = None) -> dict:
-        deadline = None if duration is None else time.monotonic() + duration
         self.engine = ProbeEngine(asyncio.get_running_loop())
         running = asyncio.Event()
         running.set()
-        pump = asyncio.create_task(self._pump(running))
-        last = dict.fromkeys(("sync", "beat", "ejections", "alerts"), 0.0)
+        loops = [asyncio.create_task(self._pump(running)),
+                 asyncio.create_task(self._every(self._claim_round, running)),
+                 asyncio.create_task(self._every(self._record_round, running))]
         try:
-            while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
-                started = time.monotonic()
-                try:
-                    await self._redis_round(time.time(), last)
-                except redis.RedisError as exc:
-                    self.totals["errors"] += 1
-                    log.warning("health sweeper: Redis error (%s); retrying", exc)
-                    await asyncio.sleep(0.5)
-                await asyncio.sleep(max(0.0, self.claim_every - (time.monotonic() - started)))
+            if duration is None:
+                await stop.wait()
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), duration)
         finally:
             running.clear()
-            await pump
+            await asyncio.gather(*loops, return_exceptions=True)
             await self._drain()
-            self._redis_thread.shutdown(wait=True)
+            self._claim_thread.shutdown(wait=True)
+            self._record_thread.shutdown(wait=True)
         return self.totals
 
     async def _drain(self) -> None:
@@ -221,11 +239,12 @@ class HealthSweeper:
             self.engine.expire()
             await asyncio.sleep(self.tick)
         try:
-            await self._redis(release_claims, self.client, [claim for _, _, claim in self.waiting])
+            thread = self._record_thread
+            await self._redis(thread, release_claims, self.client, [claim for _, _, claim in self.waiting])
             self.waiting.clear()
             await self._flush()
             if self.alert_tenants:
-                await self._redis(alerts.evaluate_health_alerts, self.client, sorted(self.alert_tenants))
-            await self._redis(self.client.zrem, keys.heartbeat("worker"), self.worker_id)
+                await self._redis(thread, alerts.evaluate_health_alerts, self.client, sorted(self.alert_tenants))
+            await self._redis(thread, self.client.zrem, keys.heartbeat("worker"), self.worker_id)
         except redis.RedisError as exc:
             log.warning("health sweeper: could not record the last results (%s); their claims will expire", exc)

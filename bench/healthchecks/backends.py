@@ -66,7 +66,13 @@ def port_range(text: str) -> list[int]:
 
 
 def stats(recorder: Recorder, t0: float, t1: float) -> dict:
-    lateness = sorted(late for at, late in recorder.arrivals if t0 <= at < t1)
+    window = [(at, late) for at, late in recorder.arrivals if t0 <= at < t1]
+    lateness = sorted(late for _, late in window)
+    slices: dict[int, list[int]] = {}
+    for at, late in window:
+        counts = slices.setdefault(int((at - t0) // 10), [0, 0])
+        counts[0] += 1
+        counts[1] += late <= 1.0
     total = len(lateness)
     untagged = [(at, path) for at, path in recorder.untagged if t0 <= at < t1]
     per_path = Counter(path for _, path in untagged)
@@ -78,6 +84,7 @@ def stats(recorder: Recorder, t0: float, t1: float) -> dict:
         "lateness_max": lateness[-1] if total else None,
         "within_100ms": sum(1 for late in lateness if late <= 0.1),
         "within_250ms": sum(1 for late in lateness if late <= 0.25),
+        "on_time_per_10s": [round(on_time / total_, 4) for _, (total_, on_time) in sorted(slices.items())],
         "untagged_probes": len(untagged),
         "untagged_paths": len(per_path),
     }

@@ -35,6 +35,7 @@ def test_it_shares_the_work_between_two_sweepers_without_probing_a_backend_twice
     finally:
         for worker in workers:
             worker.stop()
+    assert client.hlen(keys.health_claims()) == 0, "stopped sweepers give back what they had claimed"
     rounds = Counter(tuple(tag.split("|")[1:]) for tag in server.checks)
     assert rounds and max(rounds.values()) == 1, "one probe per backend per round"
     by_worker = Counter(tag.split("|")[0] for tag in server.checks)
