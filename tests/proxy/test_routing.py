@@ -103,3 +103,14 @@ def test_it_honours_the_health_overlay_within_a_second(proxy, farm):
     while time.monotonic() < deadline and proxy.status()["backends"][specs[0]["id"]]["down"]:
         time.sleep(0.05)
     assert {backend_name(get(proxy, host)[2]) for _ in range(6)} == {"a", "b"}
+
+
+def test_it_skips_an_invalid_tenant_fragment_and_serves_the_others(proxy, farm):
+    one = farm.start("one")
+    _, host, _ = simple_site(proxy, [one])
+    broken = uid("tn")
+    get_redis().hset(keys.routing_table(), broken, "{not json")
+    other = uid("tn")
+    publish(other, {"tenant_id": other, "routes": [{"host": "x.test"}]}, proxy)  # route without a pool name
+    assert backend_name(get(proxy, host)[2]) == "one"
+    assert get(proxy, "x.test")[0] == 503
