@@ -32,7 +32,7 @@ class Exchange:
     __slots__ = ("accept", "attempts", "backend", "body_buf", "body_done", "body_in", "chunked", "client",
                  "close_after", "conn", "deadline", "early_status", "expect_continue", "head", "holding", "http10",
                  "keep_alive", "method", "out", "request_id", "resp_bytes", "resp_chunked", "resp_done",
-                 "resp_started", "retained", "route", "set_cookie", "started", "status", "url")
+                 "resp_started", "retained", "route", "set_cookie", "started", "status", "until_close", "url")
 
     def __init__(self, client: ClientProtocol, method: bytes, url: bytes, http10: bool, keep_alive: bool,
                  head: RequestHead | None, request_id: str):
@@ -66,6 +66,7 @@ class Exchange:
         self.resp_bytes = 0
         self.close_after = not keep_alive
         self.set_cookie: bytes | None = None
+        self.until_close = False  # the upstream response body ends when the backend closes
 
     # --- dispatch -----------------------------------------------------------
     def start(self) -> None:
@@ -193,8 +194,9 @@ class Exchange:
     def on_response_head(self, conn: UpstreamConn, status: int) -> None:
         self.status = status
         parts = [b"HTTP/1.1 %d %s\r\n" % (status, conn.reason or REASON_OK.get(status, b"Unknown"))]
-        content_length, has_request_id = response_head(conn.headers, parts)
+        content_length, has_request_id, upstream_chunked = response_head(conn.headers, parts)
         no_body = self.method == b"HEAD" or status in (204, 304)
+        self.until_close = content_length < 0 and not upstream_chunked and not no_body
         if not has_request_id:
             parts.append(b"X-Request-ID: %s\r\n" % self.request_id.encode())
         if self.set_cookie:
@@ -248,8 +250,13 @@ class Exchange:
         if self.resp_done:
             return
         if self.resp_started:
-            if not invalid and not self.resp_chunked and self._until_close():
-                self.finish(failed=False)  # a close-delimited body ended normally
+            if not invalid and self.until_close:  # a close-delimited body ended normally
+                if self.resp_chunked:
+                    self.out.append(b"0\r\n\r\n")
+                self.flush()
+                if not self.body_done:
+                    self.close_after = True
+                self.finish(failed=self.status >= 500)
                 return
             self.resp_done = True
             self._drop()
@@ -257,9 +264,6 @@ class Exchange:
             return
         self.failed(self.backend, timeout=False, reason="invalid response" if invalid else "reset",
                     got_bytes=conn.got_bytes, reused=conn.uses > 1)
-
-    def _until_close(self) -> bool:
-        return self.close_after or self.http10
 
     def failed(self, backend: Backend, timeout: bool, reason: str, got_bytes: bool = False,
                reused: bool = False) -> None:

@@ -143,13 +143,14 @@ _RESPONSE_SPECIAL = {b"connection": 1, b"keep-alive": 2, b"proxy-connection": 2,
                      b"upgrade": 2, b"transfer-encoding": 3, b"content-length": 4, b"x-request-id": 5}
 
 
-def response_head(headers: list[tuple[bytes, bytes]], parts: list[bytes]) -> tuple[int, bool]:
+def response_head(headers: list[tuple[bytes, bytes]], parts: list[bytes]) -> tuple[int, bool, bool]:
     """Append the upstream response headers minus hop-by-hop ones to ``parts`` (as name, ": ", value, CRLF).
 
-    Returns (content length or -1, whether the upstream sent an X-Request-ID).
+    Returns (content length or -1, whether the upstream sent an X-Request-ID, whether its body is chunked).
     """
     content_length = -1
     has_request_id = False
+    chunked = False
     connection = b""
     start = len(parts)
     special = _RESPONSE_SPECIAL.get
@@ -163,6 +164,8 @@ def response_head(headers: list[tuple[bytes, bytes]], parts: list[bytes]) -> tup
             parts += (name, b": ", value, b"\r\n")
         elif kind == 1:
             connection = value.lower()
+        elif kind == 3:
+            chunked = b"chunked" in value.lower()
     if connection and connection not in (b"keep-alive", b"close"):
         listed = {token.strip() for token in connection.split(b",")}
         kept = parts[start:]
@@ -170,4 +173,4 @@ def response_head(headers: list[tuple[bytes, bytes]], parts: list[bytes]) -> tup
         for i in range(0, len(kept), 4):
             if kept[i].lower() not in listed:
                 parts += kept[i:i + 4]
-    return content_length, has_request_id
+    return content_length, has_request_id, chunked

@@ -82,6 +82,10 @@ class BackendProtocol(asyncio.Protocol):
         if parts[0] == "close":
             self.transport.close()
             return
+        if parts[0] == "eof":  # a close-delimited body: no Content-Length, no chunking
+            self.transport.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + b"body-until-close;" * 1000)
+            self.transport.close()
+            return
         if parts[0] == "status":
             status = int(parts[1])
         elif parts[0] == "sleep":

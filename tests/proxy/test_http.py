@@ -55,6 +55,17 @@ def test_it_streams_chunked_bodies_both_ways(proxy, farm):
     assert data == b"".join(b"chunk-%d;" % i for i in range(50))
 
 
+def test_it_relays_close_delimited_responses_chunked_or_close_delimited(proxy, farm):
+    one = farm.start("one")
+    _, host, _ = simple_site(proxy, [one])
+    for _ in range(2):  # HTTP/1.1 client: re-framed as chunked on a kept-alive connection
+        status, headers, body = get(proxy, host, "/eof")
+        assert status == 200 and headers["transfer-encoding"] == "chunked" and body == b"body-until-close;" * 1000
+    answer = raw(proxy, f"GET /eof HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+    head, body = answer.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 200") and b"Connection: close" in head and body == b"body-until-close;" * 1000
+
+
 def test_it_answers_pipelined_requests_in_order(proxy, farm):
     one = farm.start("one")
     _, host, _ = simple_site(proxy, [one])
