@@ -213,7 +213,6 @@ class Exchange:
             parts.append(b"Connection: keep-alive\r\n")
         parts.append(b"\r\n")
         self.resp_started = True
-        self.deadline = self.client.app.loop.time() + self.client.app.settings.upstream_timeout
         self.out.append(b"".join(parts))
 
     def on_response_body(self, chunk: bytes) -> None:
@@ -227,8 +226,10 @@ class Exchange:
         """Write what one upstream read produced with a single send (head and body together)."""
         out = self.out
         if out:
-            self.client.transport.write(out[0] if len(out) == 1 else b"".join(out))
+            client = self.client
+            client.transport.write(out[0] if len(out) == 1 else b"".join(out))
             out.clear()
+            self.deadline = client.app.loop.time() + client.app.settings.upstream_timeout  # progress
 
     def on_response_end(self, conn: UpstreamConn, keep_alive: bool) -> None:
         if self.resp_chunked:

@@ -82,6 +82,10 @@ class BackendProtocol(asyncio.Protocol):
         if parts[0] == "close":
             self.transport.close()
             return
+        if parts[0] == "drip":  # one chunk every 0.5 s: slow but steady progress
+            self.transport.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            self._drip(int(parts[1]))
+            return
         if parts[0] == "eof":  # a close-delimited body: no Content-Length, no chunking
             self.transport.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + b"body-until-close;" * 1000)
             self.transport.close()
@@ -107,6 +111,15 @@ class BackendProtocol(asyncio.Protocol):
         self.transport.write(head + b"\r\n" + (b"" if method == "HEAD" else body))
         if not keep:
             self.transport.close()
+
+    def _drip(self, left: int) -> None:
+        if self.transport.is_closing():
+            return
+        if left == 0:
+            self.transport.write(b"0\r\n\r\n")
+            return
+        self.transport.write(b"5\r\ndrip;\r\n")
+        asyncio.get_running_loop().call_later(0.5, self._drip, left - 1)
 
     def _chunked(self, count: int, keep: bool) -> None:
         out = [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Backend: %s\r\n\r\n" % self.server.name.encode()]

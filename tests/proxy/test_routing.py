@@ -79,6 +79,13 @@ def test_it_answers_504_when_the_backend_is_too_slow(proxy, farm):
     assert status == 504 and json.loads(body)["error"]["code"] == "upstream_timeout"
 
 
+def test_it_does_not_cut_a_slow_response_that_keeps_making_progress(proxy, farm):
+    slow = farm.start("slow")
+    _, host, _ = simple_site(proxy, [slow])
+    status, _, body = get(proxy, host, "/drip/7")  # 3.5 s in total, longer than the 2 s upstream timeout
+    assert status == 200 and body == b"drip;" * 7
+
+
 def test_it_reloads_on_the_periodic_version_check_without_an_event(proxy, farm):
     first, second = farm.start("first"), farm.start("second")
     tenant, host, _ = simple_site(proxy, [first])
