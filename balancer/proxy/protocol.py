@@ -46,6 +46,7 @@ class ClientProtocol(asyncio.Protocol):
         self.headers: list[tuple[bytes, bytes]] = []
         self.head_bytes = 0
         self.head_deadline = 0.0
+        self.in_head = False  # some bytes of a request head arrived, not all of them
         self.idle_since = 0.0
         self.closed = False
         self.closing = False
@@ -124,6 +125,7 @@ class ClientProtocol(asyncio.Protocol):
                 self._reject(400)
 
     def on_message_begin(self) -> None:
+        self.in_head = True
         self.url = b""
         self.headers = []
         self.head_bytes = 0
@@ -144,6 +146,7 @@ class ClientProtocol(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self.head_deadline = 0.0
+        self.in_head = False
         parser = self.parser
         version = parser.get_http_version()
         if version not in ("1.1", "1.0"):
@@ -244,7 +247,11 @@ class ClientProtocol(asyncio.Protocol):
                 active.timed_out()
             return
         if self.head_deadline and now > self.head_deadline:
-            self._reject(408)
+            if self.in_head:
+                self._reject(408)  # a request started but its head is too slow (slowloris)
+            else:  # a new connection that never sent a byte: close quietly, like an idle keep-alive one
+                self.closing = True
+                self.transport.close()
         elif not self.queue and not self.head_deadline and now - self.idle_since > self.app.settings.idle_timeout:
             self.closing = True
             self.transport.close()

@@ -170,6 +170,11 @@ def test_it_times_out_slow_headers_with_408(proxy, farm):
         assert sock.recv(4096) == b""
 
 
+def test_it_closes_a_silent_new_connection_without_an_answer(proxy):
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as sock:
+        assert sock.recv(4096) == b""  # closed after the 1 s head timeout, nothing written
+
+
 def test_it_closes_idle_keep_alive_connections(proxy, farm):
     one = farm.start("one")
     _, host, _ = simple_site(proxy, [one])
