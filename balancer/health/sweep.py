@@ -5,8 +5,9 @@ task per round: checks are due at any millisecond, and "within 1 s of the due ti
 thousands of backends needs a loop that claims every ~50 ms and keeps probes in flight
 while it claims the next ones. A Celery beat tick (1 s at best, plus broker and prefork
 hand-off) would spend the whole budget on scheduling, and a task that loops forever
-would fight the task time limit and ``acks_late``. Any number of sweepers may run (one
-per host is plenty): claims are atomic, so they share the work. The Celery task
+would fight the task time limit and ``acks_late``. Any number of sweepers may run: claims
+are atomic, so they share the work (one sweeper carries 10,000 backends at 5 s on about half
+a core; see bench/healthchecks). The Celery task
 ``balancer.tasks.health_sweep`` (every second from beat) is the safety net: it calls
 ``sweep_once`` for backends overdue by ``SAFETY_NET_LATENESS`` seconds, so checks still
 happen, late, when no sweeper runs.

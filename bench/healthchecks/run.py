@@ -8,6 +8,7 @@ writes the routing table as the control plane would, runs ``manage.py runhealthc
 and reports:
 - on time: share of probes that reached their backend within 1 s of their due time;
 - worker CPU: the sweepers' CPU seconds per wall second over the window (cores);
+- new backends: from a fragment write adding backends to every simulated proxy seeing them ``up``;
 - detection: from a victim backend's port closing to every simulated proxy (pub/sub
   subscribers that re-read the overlay, as a proxy does) seeing it ``down``; target p99 <
   interval x fall + 1 s.
@@ -118,7 +119,7 @@ class Proxy(threading.Thread):
     """Stands in for a proxy: on a health event it re-reads the overlay (as the contract says) and notes
     when each victim became ``down`` there."""
 
-    def __init__(self, url: str, victims: set[str]) -> None:
+    def __init__(self, url: str, victims: set[str], newcomers: set[str]) -> None:
         super().__init__(daemon=True)
         from veloflux_site.storage import keys
 
@@ -127,7 +128,9 @@ class Proxy(threading.Thread):
         self.pubsub.subscribe(keys.events_channel("health"))
         self.overlay_key = keys.routing_health()
         self.victims = victims
+        self.newcomers = newcomers
         self.avoided_at: dict[str, float] = {}
+        self.usable_at: dict[str, float] = {}
         self.stopped = threading.Event()
 
     def run(self) -> None:
@@ -140,6 +143,30 @@ class Proxy(threading.Thread):
             fresh_down = event.get("state") == "down" and backend_id in self.victims - self.avoided_at.keys()
             if fresh_down and self.client.hget(self.overlay_key, backend_id) == "down":
                 self.avoided_at[backend_id] = time.time()
+            fresh_up = event.get("state") == "up" and backend_id in self.newcomers - self.usable_at.keys()
+            if fresh_up and self.client.hget(self.overlay_key, backend_id) == "up":
+                self.usable_at[backend_id] = time.time()
+
+
+def add_newcomers(url: str, newcomers: list[str], ports: list[int]) -> dict[str, float]:
+    """A tenant adds backends mid-run (as the control plane would): when did each become usable everywhere?"""
+    from veloflux_site.storage import keys
+
+    client = redis.Redis.from_url(url, decode_responses=True)
+    check = {"type": "http", "method": "GET", "path": "/new", "interval": 5.0, "timeout": 2.0,
+             "expected_status": [200], "rise": 2, "fall": 3}
+    members = [{"id": b, "address": f"127.0.0.1:{ports[n % len(ports)]}", "weight": 100, "enabled": True,
+                "state": "active", "region": None, "health_check": check} for n, b in enumerate(newcomers)]
+    fragment = {"tenant_id": "tn_newcomers", "active": True, "config_version": 1, "routes": [],
+                "pools": {"web": {"name": "web", "algorithm": "round_robin", "sticky_sessions": False,
+                                  "backends": members}}}
+    pipe = client.pipeline(transaction=True)
+    pipe.hset(keys.routing_table(), "tn_newcomers", json.dumps(fragment))
+    pipe.incr(keys.routing_version())
+    pipe.execute()
+    at = time.time()
+    client.publish(keys.events_channel("routing"), json.dumps({"type": "routing.changed", "tenant_id": "tn_newcomers"}))
+    return dict.fromkeys(newcomers, at)
 
 
 def percentile(values: list[float], share: float) -> float | None:
@@ -149,10 +176,12 @@ def percentile(values: list[float], share: float) -> float | None:
     return ordered[min(len(ordered) - 1, int(len(ordered) * share))]
 
 
-def run_sweeper(args, redis_url: str, backends: Backends, victim_ids: dict[str, int]) -> dict:
+def run_sweeper(args, redis_url: str, backends: Backends, victim_ids: dict[str, int], ports: list[int]) -> dict:
     env = {**os.environ, "REDIS_URL": redis_url, "CELERY_BROKER_URL": redis_url, "VF_ENV": "test",
            "VF_LOG_LEVEL": "WARNING"}
-    proxies = [Proxy(redis_url, set(victim_ids)) for _ in range(args.proxies)]
+    newcomers = [f"be_new_{n}" for n in range(args.newcomers)]
+    proxies = [Proxy(redis_url, set(victim_ids), set(newcomers)) for _ in range(args.proxies)]
+    added: dict[str, float] = {}
     for proxy in proxies:
         proxy.start()
     sweepers = [subprocess.Popen([sys.executable, "manage.py", "runhealthchecks", "--concurrency",
@@ -161,6 +190,8 @@ def run_sweeper(args, redis_url: str, backends: Backends, victim_ids: dict[str, 
     try:
         time.sleep(args.warmup)
         t0, cpu0 = time.time(), sum(cpu_seconds(s.pid) for s in sweepers)
+        adding = threading.Timer(args.window / 2, lambda: added.update(add_newcomers(redis_url, newcomers, ports)))
+        adding.start()
         kill_by = args.window - (args.interval * args.fall + 3)
         plan = sorted((random.uniform(0, max(1.0, kill_by)), backend_id) for backend_id in victim_ids)
         killed_at: dict[str, float] = {}
@@ -185,6 +216,7 @@ def run_sweeper(args, redis_url: str, backends: Backends, victim_ids: dict[str, 
             missed += 1
         else:
             detection.append(max(times) - at)
+    first_check = [max(p.usable_at.get(b, float("inf")) for p in proxies) - at for b, at in added.items()]
     expected = (args.backends + len(victim_ids)) * (t1 - t0) / args.interval
     return {"sweepers": args.sweepers, "window_s": round(t1 - t0, 1), "probes": seen["probes"],
             "expected_probes": round(expected),
@@ -197,7 +229,9 @@ def run_sweeper(args, redis_url: str, backends: Backends, victim_ids: dict[str, 
             "worker_cpu_cores": round((cpu1 - cpu0) / (t1 - t0), 3),
             "detection_p50_s": percentile(detection, 0.5), "detection_p99_s": percentile(detection, 0.99),
             "detection_max_s": max(detection) if detection else None, "victims": len(killed_at),
-            "victims_not_detected": missed, "detection_target_s": args.interval * args.fall + 1}
+            "victims_not_detected": missed, "detection_target_s": args.interval * args.fall + 1,
+            "new_backend_usable_p50_s": percentile(first_check, 0.5), "new_backend_usable_max_s": max(first_check)
+            if first_check else None, "new_backends": len(first_check)}
 
 
 def run_haproxy(args, ports: list[int], backends: Backends) -> dict | None:
@@ -244,6 +278,7 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=60.0)
     parser.add_argument("--reference-window", type=float, default=30.0)
     parser.add_argument("--proxies", type=int, default=3)
+    parser.add_argument("--newcomers", type=int, default=20, help="backends added mid-window")
     parser.add_argument("--concurrency", type=int, default=1000)
     parser.add_argument("--sweepers", type=int, default=1, help="runhealthchecks processes (claims share the work)")
     parser.add_argument("--no-reference", action="store_true")
@@ -266,7 +301,7 @@ def main() -> None:
         victim_ids = write_routing_table(client, ports, victims, args.backends, check)
         print(f"{args.backends} backends on {args.ports} ports + {args.victims} victims, every {args.interval:g}s, "
               f"fall {args.fall}; {os.cpu_count()} CPUs (shared with the backends process and Redis)", flush=True)
-        results = {"veloflux": run_sweeper(args, server.url, backends, victim_ids)}
+        results = {"veloflux": run_sweeper(args, server.url, backends, victim_ids, ports)}
         if not args.no_reference:
             results["haproxy"] = run_haproxy(args, ports, backends)
     finally:
@@ -290,6 +325,8 @@ def report(results: dict, args) -> None:
     print(f"  detection: p50 {ours['detection_p50_s']}s, p99 {ours['detection_p99_s']}s, max "
           f"{ours['detection_max_s']}s over {ours['victims']} victims (target p99 < {ours['detection_target_s']}s); "
           f"not detected: {ours['victims_not_detected']}")
+    print(f"  new backends: usable on every proxy after p50 {ours['new_backend_usable_p50_s']}s, max "
+          f"{ours['new_backend_usable_max_s']}s ({ours['new_backends']} added mid-window; first check within 1 s)")
     reference = results.get("haproxy")
     if reference:
         ref_rate = reference["probes"] / reference["window_s"]
