@@ -217,7 +217,38 @@ def idle_memory(stack: Stack, count: int) -> float:
     return asyncio.run(hold())
 
 
-def propagation(stack: Stack, changes: int) -> dict:
+def control_plane_changer(stack: Stack):
+    """Changes made through the control plane's service layer (what the REST API calls): a tenant whose
+    route ``propagation.local`` is switched between pool ``pa`` (backend A) and pool ``pb`` (backend B)."""
+    os.environ["REDIS_URL"] = stack.env["REDIS_URL"]
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "veloflux_site.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from balancer import services
+    from tenants.audit import Actor
+    from tenants.services import create_tenant_with_owner
+    from veloflux_site.storage import keys
+    from veloflux_site.storage.connection import get_redis
+
+    p = stack.ports
+    tenant, _, _ = create_tenant_with_owner(name="Bench propagation", plan="free",
+                                            owner_email="bench-propagation@example.invalid")
+    route = services.ensure_demo_setup(tenant.id, host="propagation.local", pool_name="pa",
+                                       backend_addresses=[f"127.0.0.1:{p['backend']}"])["route"]
+    services.ensure_demo_setup(tenant.id, host="propagation-b.local", pool_name="pb",
+                               backend_addresses=[f"127.0.0.1:{p['backend_b']}"])
+
+    def change(to_b: bool) -> tuple[int, float, str]:
+        started = time.perf_counter()
+        services.update_object(tenant.id, Actor.system(), "route", route.id, {"pool": "pb" if to_b else "pa"})
+        return int(get_redis().get(keys.routing_version())), started, "propagation.local"
+
+    return change
+
+
+def propagation(stack: Stack, changes: int, via_api: bool = True) -> dict:
     p = stack.ports
     p["multi"], p["multi_admin"] = free_port(), free_port_pair()
     stack.spawn([sys.executable, "manage.py", "runproxy", "--host", "127.0.0.1", "--port", str(p["multi"]),
@@ -235,25 +266,30 @@ def propagation(stack: Stack, changes: int) -> dict:
         conn.request("GET", "/status")
         return json.loads(conn.getresponse().read())["routing_version"]
 
+    changer = control_plane_changer(stack) if via_api else None
     swapped, routed = [], []
     for i in range(changes):
         target, expect = ((p["backend_b"], b"backend B") if i % 2 == 0 else (p["backend"], b"backend A"))
-        version, started = stack.route(f"127.0.0.1:{target}")
+        if changer is not None:
+            version, started, host = changer(i % 2 == 0)
+        else:
+            (version, started), host = stack.route(f"127.0.0.1:{target}"), HOST
         pending = set(range(2))
-        first_request = None
+        first_request = swapped_at = None
         while pending or first_request is None:
             for w in list(pending):
                 if version_of(admins[w]) >= version:
                     pending.discard(w)
+            if not pending and swapped_at is None:
+                swapped_at = time.perf_counter() - started
             if first_request is None:
                 conn = http.client.HTTPConnection("127.0.0.1", p["multi"], timeout=5)
-                conn.request("GET", "/small", headers={"Host": HOST})
+                conn.request("GET", "/small", headers={"Host": host})
                 if expect in conn.getresponse().read():
                     first_request = time.perf_counter() - started
                 conn.close()
             if time.perf_counter() - started > 5:
                 raise RuntimeError("a config change did not propagate within 5 s")
-            swapped_at = time.perf_counter() - started
         swapped.append(swapped_at)
         routed.append(first_request)
         time.sleep(0.02)
@@ -289,12 +325,12 @@ def report_memory(memory: float, connections: int) -> None:
               "(target <= 30 KB)", flush=True)
 
 
-def report_propagation(prop: dict) -> None:
-    if prop is not None:
-        print("  config change -> both of 2 proxy processes swapped: p50 {both_processes_p50_ms:.1f} ms, "
-              "p99 {both_processes_p99_ms:.1f} ms; -> first request routed by the new config: "
-              "p50 {first_request_p50_ms:.1f} ms, p99 {first_request_p99_ms:.1f} ms (target p99 < 100 ms)"
-              .format(**prop))
+def report_propagation(prop: dict, via: str, changes: int) -> None:
+    source = "control-plane service call" if via == "api" else "routing fragment written to Redis"
+    print(f"\n  config change ({source}, {changes} changes) -> both of 2 proxy processes swapped: "
+          f"p50 {prop['both_processes_p50_ms']:.1f} ms, p99 {prop['both_processes_p99_ms']:.1f} ms; "
+          f"-> first request routed by the new config: p50 {prop['first_request_p50_ms']:.1f} ms, "
+          f"p99 {prop['first_request_p99_ms']:.1f} ms (target p99 < 100 ms)", flush=True)
 
 
 def main() -> None:
@@ -302,6 +338,9 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=10000)
     parser.add_argument("--changes", type=int, default=100)
+    parser.add_argument("--changes-via", choices=("api", "redis"), default="api",
+                        help="make config changes through the control plane's services (api) or by writing the "
+                             "routing fragment directly (redis)")
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
@@ -317,7 +356,8 @@ def main() -> None:
             raise
         report_throughput(throughput(stack, args.duration))
         if args.changes:  # before the idle-connection test, whose sockets take thousands of local ports
-            report_propagation(propagation(stack, args.changes))
+            report_propagation(propagation(stack, args.changes, via_api=args.changes_via == "api"),
+                               args.changes_via, args.changes)
         if args.connections:
             report_memory(idle_memory(stack, args.connections), args.connections)
     finally:
