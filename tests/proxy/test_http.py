@@ -66,6 +66,14 @@ def test_it_relays_close_delimited_responses_chunked_or_close_delimited(proxy, f
     assert head.startswith(b"HTTP/1.1 200") and b"Connection: close" in head and body == b"body-until-close;" * 1000
 
 
+def test_it_streams_a_large_upload_to_the_backend(proxy, farm):
+    one = farm.start("one")
+    _, host, _ = simple_site(proxy, [one])
+    payload = bytes(range(256)) * 32768  # 8 MB
+    status, _, body = get(proxy, host, "/echo", method="PUT", body=payload)
+    assert status == 200 and body == payload
+
+
 def test_it_answers_pipelined_requests_in_order(proxy, farm):
     one = farm.start("one")
     _, host, _ = simple_site(proxy, [one])
