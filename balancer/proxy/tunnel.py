@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import TYPE_CHECKING
 
 from balancer.proxy import router
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("veloflux.proxy")
 MAX_HANDSHAKE = 65536
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.IGNORECASE)
 
 
 class TunnelUpstream(asyncio.Protocol):
@@ -25,6 +27,7 @@ class TunnelUpstream(asyncio.Protocol):
         self.head = b""
         self.switched = False
         self.status = 0
+        self.remaining = -1  # body bytes left of a refused upgrade's response (-1: until close)
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -32,6 +35,8 @@ class TunnelUpstream(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.status:
             self.client.transport.write(data)
+            if self.remaining >= 0:
+                self._count(len(data))
             return
         self.head += data
         end = self.head.find(b"\r\n\r\n")
@@ -46,9 +51,20 @@ class TunnelUpstream(asyncio.Protocol):
             return
         self.switched = self.status == 101
         self.client.transport.write(self.head)
+        body = len(self.head) - end - 4
+        if not self.switched:  # the backend refused the upgrade: relay its answer, then close both sides
+            match = _CONTENT_LENGTH.search(self.head[:end])
+            if match:
+                self.remaining = int(match.group(1))
+                self._count(body)
         self.head = b""
         if self.switched:
             self.client.transport.resume_reading()
+
+    def _count(self, received: int) -> None:
+        self.remaining -= received
+        if self.remaining <= 0:
+            self.close()
 
     def pause_writing(self) -> None:
         self.client.transport.pause_reading()

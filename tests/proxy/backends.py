@@ -39,6 +39,10 @@ class BackendProtocol(asyncio.Protocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
+            if self.server.refuse_upgrade:  # answer as a plain request and keep the connection open
+                path = self.url.decode("latin-1")
+                self.answer(path, "GET", {"backend": self.server.name, "path": path}, True)
+                return
             self.transport.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
             self.upgraded = True
         except httptools.HttpParserError:
@@ -144,12 +148,13 @@ class EchoAfterUpgrade(BackendProtocol):
 
 class TestBackend:
     def __init__(self, loop: asyncio.AbstractEventLoop, name: str, port: int | None = None, delay: float = 0.0,
-                 status: int = 200):
+                 status: int = 200, refuse_upgrade: bool = False):
         self.loop = loop
         self.name = name
         self.port = port or free_port()
         self.delay = delay
         self.status = status
+        self.refuse_upgrade = refuse_upgrade
         self.requests = 0
         self.connections = 0
         self.seen: list[dict] = []

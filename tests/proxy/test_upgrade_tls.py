@@ -68,6 +68,16 @@ def test_it_tunnels_other_upgrades_and_forwards_refusals(proxy, farm):
         assert echoed == b"ping-through-the-tunnel"
     assert raw(proxy, b"GET / HTTP/1.1\r\nHost: nobody.test\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n"
                ).startswith(b"HTTP/1.1 404")
+    # a backend that refuses the upgrade: its answer is relayed and the connection closed
+    refusing = farm.start("refusing", refuse_upgrade=True)
+    publish(tenant, fragment(tenant, [route(host, "web")], {"web": pool("web", [backend(refusing)])}), proxy)
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as sock:
+        sock.sendall(f"GET /status/426 HTTP/1.1\r\nHost: {host}\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
+                     .encode())
+        answer = b""
+        while chunk := sock.recv(65536):  # ends with the close (a timeout here would fail the test)
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 426") and answer.endswith(b"}")
 
 
 def _certificate(tmp_path, name: str) -> dict:
