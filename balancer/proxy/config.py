@@ -33,7 +33,7 @@ class Backend:
 
 
 class Pool:
-    __slots__ = ("algorithm", "backends", "balancer", "name", "sticky", "tenant_id")
+    __slots__ = ("algorithm", "backends", "balancer", "name", "needs_client_ip", "sticky", "tenant_id")
 
     def __init__(self, tenant_id: str, name: str, algorithm: str, sticky: bool, backends: list[Backend]):
         self.tenant_id = tenant_id
@@ -42,6 +42,7 @@ class Pool:
         self.sticky = sticky
         self.backends = backends  # enabled, not disabled, weight > 0 (health/ejection are checked per request)
         self.balancer = make_balancer(algorithm, backends)
+        self.needs_client_ip = algorithm in ("ip_hash", "adaptive")
 
     def usable(self, now: float, include_draining: bool = False) -> list[Backend]:
         return [b for b in self.backends if b.st.usable(now) and (include_draining or b.state != "draining")]

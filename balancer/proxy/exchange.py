@@ -85,7 +85,7 @@ class Exchange:
             self.respond_error(503)
             return
         backend = None
-        client_ip = self.client_ip()
+        client_ip = self.client_ip() if pool.needs_client_ip else ""
         if pool.sticky:
             backend = client.app.sticky.backend_from(pool, self.head.cookie, self.started)
         if backend is None:

@@ -46,7 +46,14 @@ class Sticky:
 
 def choose(pool: Pool, client_ip: str, now: float, exclude: Backend | None = None) -> Backend | None:
     """A backend for a new session, or None when no backend of the pool can serve (-> 503)."""
-    usable = [b for b in pool.backends if b.state != "draining" and b.st.usable(now) and b is not exclude]
+    backends = pool.backends
+    for b in backends:  # common case: every backend can take new sessions, no list to build
+        st = b.st
+        if st.down or st.ejected_until > now or b.state == "draining" or b is exclude:
+            break
+    else:
+        return pool.balancer.pick(backends, client_ip, now) if backends else None
+    usable = [b for b in backends if b.state != "draining" and b.st.usable(now) and b is not exclude]
     if not usable:
         return None
     return pool.balancer.pick(usable, client_ip, now)
