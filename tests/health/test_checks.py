@@ -185,3 +185,22 @@ def test_it_mirrors_passive_ejections_into_the_backend_state(client, live):
     state.mirror_passive_ejections(client)
     assert state.backend_health(client, "be_1")["passive_ejected"] is False
     assert not client.hexists(keys.passive_ejections(), "be_1"), "an expired ejection is cleaned up"
+
+
+def test_it_resolves_host_names(client, live):
+    server = live()
+    put_fragment(client, "tn_a", {"web": [backend("be_named", f"localhost:{server.port}")]})
+    sweep_until(client, lambda: detail(client, "be_named").get("state"))
+    assert detail(client, "be_named")["state"] == "up"
+
+
+def test_it_leaves_backends_to_the_sweeper_until_they_are_overdue_in_the_safety_net_task(client, live):
+    from balancer.tasks import health_sweep
+
+    server = live()
+    put_fragment(client, "tn_a", {"web": [backend("be_1", server.address)]})
+    scheduler.sync_targets(client)
+    assert health_sweep()["claimed"] == 0, "due now, not yet overdue by the safety net's margin"
+    client.zadd(keys.health_due(), {"be_1": time.time() - 5})
+    assert health_sweep() == {"claimed": 1, "recorded": 1, "transitions": 1}
+    assert client.hget(keys.routing_health(), "be_1") == "up"
