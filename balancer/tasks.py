@@ -7,14 +7,18 @@ from __future__ import annotations
 from celery import shared_task
 
 from balancer.health import alerts, housekeeping
+from balancer.health.state import mirror_passive_ejections
 from balancer.health.sweep import SAFETY_NET_LATENESS, default_worker_id, sweep_once
 from veloflux_site.storage.connection import get_redis
 
 
 @shared_task(name="balancer.tasks.health_sweep", ignore_result=True, soft_time_limit=20, time_limit=30)
 def health_sweep(min_lateness: float = SAFETY_NET_LATENESS) -> dict:
-    """Safety net behind the sweeper process: checks backends overdue by ``min_lateness`` seconds."""
-    report = sweep_once(get_redis(), worker_id=default_worker_id("celery-sweep"), min_lateness=min_lateness)
+    """Safety net behind the sweeper process: checks backends overdue by ``min_lateness`` seconds and
+    mirrors the proxies' passive ejections (both idempotent)."""
+    client = get_redis()
+    report = sweep_once(client, worker_id=default_worker_id("celery-sweep"), min_lateness=min_lateness)
+    mirror_passive_ejections(client)
     return {"claimed": report.claimed, "recorded": report.recorded, "transitions": len(report.transitions)}
 
 
