@@ -79,6 +79,20 @@ def env_int(name: str, default: object = _REQUIRED, minimum: int | None = None, 
     return number
 
 
+def env_float(name: str, default: object = _REQUIRED, minimum: float | None = None,
+              maximum: float | None = None) -> float:
+    value = _raw(name, default)
+    if value is None:
+        return float(default)  # type: ignore[arg-type]
+    try:
+        number = float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is invalid: expected a number.")
+    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+        raise ImproperlyConfigured(f"{name}={number} is invalid: must be between {minimum} and {maximum}.")
+    return number
+
+
 def parse_duration(text: str | int | float) -> float:
     """Seconds from ``"500ms"``, ``"5s"``, ``"15m"``, ``"2h"``, ``"14d"`` or a plain number of seconds."""
     if isinstance(text, bool):

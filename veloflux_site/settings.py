@@ -13,6 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 from veloflux_site.env import (
     env_bool,
     env_duration,
+    env_float,
     env_int,
     env_list,
     env_redis_url,
@@ -57,6 +58,11 @@ LOGIN_RATE_PER_IP = env_int("VF_LOGIN_RATE_PER_IP", 30, minimum=1, maximum=100_0
 LOGIN_RATE_WINDOW = env_duration("VF_LOGIN_RATE_WINDOW", "1m")
 TRUSTED_PROXIES = env_list("VF_TRUSTED_PROXIES", [])
 AUDIT_STREAM_MAXLEN = env_int("VF_AUDIT_STREAM_MAXLEN", 100_000, minimum=100)
+ACCESS_LOG_MAXLEN = env_int("VF_ACCESS_LOG_MAXLEN", 10_000, minimum=100)
+# An error-rate alert opens when a tenant's 5xx share over the window passes the threshold.
+ALERT_ERROR_RATE_THRESHOLD = env_float("VF_ALERT_ERROR_RATE_THRESHOLD", 0.05, minimum=0.0, maximum=1.0)
+ALERT_ERROR_RATE_MIN_REQUESTS = env_int("VF_ALERT_ERROR_RATE_MIN_REQUESTS", 20, minimum=1)
+ALERT_ERROR_RATE_WINDOW_MINUTES = env_int("VF_ALERT_ERROR_RATE_WINDOW_MINUTES", 1, minimum=1, maximum=60)
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",

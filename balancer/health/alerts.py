@@ -150,9 +150,9 @@ def evaluate_health_alerts(client: redis.Redis, tenant_ids: list[str] | None = N
 def evaluate_error_rate_alerts(client: redis.Redis, now: float | None = None) -> dict[str, int]:
     """Error rate (5xx / requests) over the last complete minutes of each tenant, from proxy metrics."""
     moment = time.time() if now is None else now
-    threshold = float(getattr(settings, "ALERT_ERROR_RATE_THRESHOLD", 0.05))
-    min_requests = int(getattr(settings, "ALERT_ERROR_RATE_MIN_REQUESTS", 20))
-    window = int(getattr(settings, "ALERT_ERROR_RATE_WINDOW_MINUTES", 1))
+    threshold = settings.ALERT_ERROR_RATE_THRESHOLD
+    min_requests = settings.ALERT_ERROR_RATE_MIN_REQUESTS
+    window = settings.ALERT_ERROR_RATE_WINDOW_MINUTES
     last_complete = int(moment // 60) - 1
     minutes = range(last_complete - window + 1, last_complete + 1)
     raised = resolved = 0

@@ -77,7 +77,7 @@ def trim_streams(client: redis.Redis, now: float | None = None) -> dict:
     """Bound the audit and access-log streams, drop resolved alerts past retention, prune dead heartbeats."""
     moment = time.time() if now is None else now
     audit_max = int(getattr(settings, "AUDIT_STREAM_MAXLEN", 100_000))
-    access_max = int(getattr(settings, "ACCESS_LOG_MAXLEN", 10_000))
+    access_max = settings.ACCESS_LOG_MAXLEN
     trimmed = {"audit": 0, "access_log": 0, "alerts": 0, "heartbeats": 0}
     for tenant_id in _tenants(client):
         trimmed["audit"] += client.xtrim(keys.audit_stream(tenant_id), maxlen=audit_max, approximate=True)
