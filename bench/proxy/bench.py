@@ -61,7 +61,7 @@ class Stack:
         self.dir = workdir
         self.procs: list[subprocess.Popen] = []
         self.ports = {name: free_port() for name in ("backend", "backend_b", "haproxy", "nginx", "ours", "ours_admin",
-                                                     "redis", "multi")}
+                                                     "redis", "multi", "bare")}
         self.ports["multi_admin"] = free_port_pair()
         self.env = {**os.environ, "REDIS_URL": f"redis://127.0.0.1:{self.ports['redis']}/0", "VF_LOG_LEVEL": "WARNING"}
 
@@ -122,7 +122,10 @@ backend be
         self.ours = self.spawn([sys.executable, "manage.py", "runproxy", "--host", "127.0.0.1", "--port",
                                 str(p["ours"]), "--admin-port", str(p["ours_admin"]), "--workers", "1"],
                                "ours", cwd=ROOT, env=self.env)
+        self.spawn([sys.executable, str(ROOT / "bench/proxy/bare_relay.py"), str(p["bare"]), str(p["backend"])],
+                   "bare")
         wait_port(p["ours"])
+        wait_port(p["bare"])
         time.sleep(0.5)
 
     def redis(self):
@@ -180,7 +183,7 @@ def wrk(port: int, path: str, duration: int, connections: int = 50) -> dict:
 def throughput(stack: Stack, duration: int) -> dict:
     results = {}
     for case, path in (("small", "/small"), ("64k", "/64k")):
-        for name in ("haproxy", "nginx", "ours"):
+        for name in ("haproxy", "nginx", "ours", "bare"):
             wrk(stack.ports[name], path, 2)  # warm-up: connections, pools, caches
             results[(case, name)] = wrk(stack.ports[name], path, duration)
     return results
@@ -310,9 +313,10 @@ def report_throughput(results: dict) -> None:
     for case in ("small", "64k"):
         print(f"\n  {case} response")
         print(f"  {'proxy':<8} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}  errors")
-        for name in ("haproxy", "nginx", "ours"):
+        for name in ("haproxy", "nginx", "ours", "bare"):
             r = results[(case, name)]
             print(f"  {name:<8} {r['rps']:>10.0f} {r['p50']:>8.2f} {r['p99']:>8.2f}  {r['errors']}")
+        print("  (bare = bench/proxy/bare_relay.py: uvloop + httptools relaying bytes, no proxy logic; a reference)")
         ours, ha, ng = results[(case, "ours")], results[(case, "haproxy")], results[(case, "nginx")]
         print(f"  ours/HAProxy: {ours['rps'] / ha['rps']:.2f}x req/s (target >= 0.8), "
               f"p99 {ours['p99'] / ha['p99']:.2f}x (target <= 1.5)")
