@@ -40,6 +40,7 @@ class Metrics:
         self.totals: dict[tuple[str, str, str, str], list] = {}
         self.flushes = 0
         self.flush_errors = 0
+        self.failing = 0  # consecutive failed flushes
 
     def record(self, route: Route, backend: Backend | None, status: int, bytes_in: int, bytes_out: int,
                elapsed_s: float, error: bool) -> None:
@@ -78,11 +79,17 @@ class Metrics:
             await pipe.execute()
         except Exception as exc:  # Redis down: keep the counts for the next flush
             self.flush_errors += 1
+            self.failing += 1
             self._merge_back(pending)
             self.registry.pending_ejections[:0] = ejections
             self.registry.pending_restores[:0] = restores
-            log.warning("metrics flush failed (%s); %d series kept for the next try", exc, len(pending))
+            if self.failing == 1 or self.failing % 60 == 0:
+                log.warning("metrics flush failed %d time(s) in a row (%s); %d series kept for the next try",
+                            self.failing, exc, len(self.pending))
             return
+        if self.failing:
+            log.info("metrics flush works again after %d failure(s)", self.failing)
+            self.failing = 0
         self.flushes += 1
         for key, entry in pending.items():
             total = self.totals.get(key)

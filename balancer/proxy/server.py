@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import socket
+import threading
 import time
 
 import uvloop
@@ -25,8 +26,14 @@ GRACE_S = 10.0
 async def serve(settings: ProxySettings, worker: int) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+
+    def on_signal(signum, _frame) -> None:
+        # A plain Python handler (run between bytecodes; the sweeper runs Python at least every 0.5 s)
+        # rather than loop.add_signal_handler, whose wake-up was seen to miss a SIGTERM under uvloop.
+        loop.call_soon_threadsafe(stop.set)
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+        signal.signal(signum, on_signal)
     app = ProxyApp(settings, loop, worker)
     if settings.https_port:
         from balancer.proxy.tls import CertStore
@@ -85,8 +92,17 @@ def run(settings: ProxySettings) -> None:
             os._exit(code)
         children[pid] = index
 
+    def kill_stragglers() -> None:
+        for pid in list(children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
     def forward(signum, _frame) -> None:
         nonlocal stopping
+        if not stopping:  # workers get GRACE_S to drain; whatever is left after that is killed
+            timer = threading.Timer(GRACE_S + 10.0, kill_stragglers)
+            timer.daemon = True
+            timer.start()
         stopping = True
         for pid in list(children):
             with contextlib.suppress(ProcessLookupError):

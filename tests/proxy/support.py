@@ -107,6 +107,8 @@ class ProxyProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+                self.log.close()
+                raise AssertionError("the proxy did not stop on SIGTERM within 15 s") from None
         self.log.close()
 
 
