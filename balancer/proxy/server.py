@@ -82,6 +82,7 @@ def run(settings: ProxySettings) -> None:
         pid = os.fork()
         if pid == 0:
             code = 0
+            _die_with_parent()
             try:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -124,6 +125,17 @@ def run(settings: ProxySettings) -> None:
             log.error("proxy worker %d (pid %d) exited with status %s; restarting it", index, pid, status)
             time.sleep(0.5)
             spawn(index)
+
+
+def _die_with_parent() -> None:
+    """Linux: a worker gets SIGTERM if the parent process dies (even by SIGKILL), so none is orphaned."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _check_ports(settings: ProxySettings) -> None:

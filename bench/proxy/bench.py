@@ -160,7 +160,7 @@ backend be
                 proc.send_signal(signal.SIGTERM if "nginx" not in str(proc.args) else signal.SIGQUIT)
         for proc in self.procs:
             try:
-                proc.wait(10)
+                proc.wait(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
 
