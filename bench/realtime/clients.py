@@ -1,4 +1,6 @@
-"""Bench client process: N WebSocket connections to the hub, measuring publish→receive latency.
+"""Python variant of the bench client (``--client python``; clients.js is the default, cheaper one).
+
+N WebSocket connections to the hub, measuring publish→receive latency.
 
 Run by bench/realtime/run.py (one process per CPU share); speaks JSON lines on stdin/stdout:
   in:  {"cmd": "subscribe", "channels": [...one per connection...]} | {"cmd": "report"} | {"cmd": "quit"}
@@ -24,6 +26,7 @@ class Pool:
         self.connections: list = []
         self.current: list[str | None] = []
         self.received = 0
+        self.acked = 0
         self.fell_behind = 0
         self.latencies: list[float] = []
         self.readers: list[asyncio.Task] = []
@@ -39,7 +42,9 @@ class Pool:
     async def read(self, ws) -> None:
         async for raw in ws:
             frame = json.loads(raw)
-            if frame.get("type") == "unsubscribe" and frame["data"].get("code") == 3001:
+            if frame.get("type") == "subscribe":
+                self.acked += 1
+            elif frame.get("type") == "unsubscribe" and frame["data"].get("code") == 3001:
                 self.fell_behind += 1  # told it fell behind: a real client would recover from history
             elif frame.get("type") == "publication":
                 self.received += 1
@@ -57,11 +62,14 @@ class Pool:
             await ws.send(json.dumps({"id": 2, "method": "subscribe", "params": {"channel": channel}}))
             self.current[index] = channel
 
+        self.acked = 0
         await asyncio.gather(*[one(i, ws, ch) for i, (ws, ch) in enumerate(zip(self.connections, channels,
                                                                                strict=True))])
-        await asyncio.sleep(2)  # let every subscription be confirmed before publishing starts
+        deadline = time.monotonic() + 120
+        while self.acked < len(channels) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)  # counting starts only once every subscription is live
         self.received, self.fell_behind, self.latencies = 0, 0, []
-        return len(channels)
+        return self.acked
 
 
 async def main() -> None:
@@ -69,7 +77,7 @@ async def main() -> None:
     pool = Pool()
     await pool.open(url, count)
     loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
+    reader = asyncio.StreamReader(limit=64 * 1024 * 1024)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
 
     def say(message: dict) -> None:
