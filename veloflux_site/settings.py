@@ -6,6 +6,7 @@ A missing or invalid value stops start-up with ImproperlyConfigured naming it.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -176,6 +177,22 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
 }
+
+# --- Data plane (manage.py runproxy; each is also a command-line option) ---------
+PROXY_HOST = env_str("VF_PROXY_HOST", "0.0.0.0")
+PROXY_PORT = env_int("VF_PROXY_PORT", 8080, minimum=1, maximum=65535)
+PROXY_HTTPS_PORT = env_int("VF_PROXY_HTTPS_PORT", 0, minimum=0, maximum=65535)  # 0 = no HTTPS listener
+PROXY_ADMIN_PORT = env_int("VF_PROXY_ADMIN_PORT", 9180, minimum=0, maximum=65535)  # worker i: port + i
+PROXY_WORKERS = env_int("VF_PROXY_WORKERS", os.cpu_count() or 1, minimum=1, maximum=256)
+PROXY_HEADER_TIMEOUT = env_duration("VF_PROXY_HEADER_TIMEOUT", "10s")
+PROXY_IDLE_TIMEOUT = env_duration("VF_PROXY_IDLE_TIMEOUT", "60s")
+PROXY_CONNECT_TIMEOUT = env_duration("VF_PROXY_CONNECT_TIMEOUT", "3s")
+PROXY_UPSTREAM_TIMEOUT = env_duration("VF_PROXY_UPSTREAM_TIMEOUT", "60s")
+PROXY_MAX_HEADER_BYTES = env_int("VF_PROXY_MAX_HEADER_BYTES", 16384, minimum=1024, maximum=1_048_576)
+PROXY_TRUSTED_PROXIES = ",".join(env_list("VF_PROXY_TRUSTED_PROXIES", []))
+PROXY_EJECT_AFTER = env_int("VF_PROXY_EJECT_AFTER", 5, minimum=1, maximum=1000)
+PROXY_EJECT_BASE = env_duration("VF_PROXY_EJECT_BASE", "5s")
+PROXY_ACCESS_LOG = env_bool("VF_PROXY_ACCESS_LOG", False)
 
 # --- Realtime and background work ----------------------------------------------
 CHANNEL_LAYERS = {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -11,34 +10,28 @@ from django.core.management.base import BaseCommand, CommandError
 from balancer.proxy.settings import ProxySettings, parse_networks
 
 
-def _env(name: str, default: str) -> str:
-    return os.environ.get(name) or default
-
-
 class Command(BaseCommand):
     help = "Run the VeloFlux proxy (data plane) reading its routing table from Redis."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--host", default=_env("VF_PROXY_HOST", "0.0.0.0"))
-        parser.add_argument("--port", type=int, default=int(_env("VF_PROXY_PORT", "8080")))
-        parser.add_argument("--https-port", type=int, default=int(_env("VF_PROXY_HTTPS_PORT", "0")),
+        # Defaults come from settings (VF_PROXY_* in the environment, parsed strictly at start).
+        parser.add_argument("--host", default=settings.PROXY_HOST)
+        parser.add_argument("--port", type=int, default=settings.PROXY_PORT)
+        parser.add_argument("--https-port", type=int, default=settings.PROXY_HTTPS_PORT,
                             help="HTTPS listener with per-host certificates chosen by SNI (0 = off)")
-        parser.add_argument("--admin-port", type=int, default=int(_env("VF_PROXY_ADMIN_PORT", "9180")),
+        parser.add_argument("--admin-port", type=int, default=settings.PROXY_ADMIN_PORT,
                             help="admin endpoint (/status, /metrics); worker i listens on admin-port + i (0 = off)")
-        parser.add_argument("--workers", type=int, default=int(_env("VF_PROXY_WORKERS", str(os.cpu_count() or 1))))
-        parser.add_argument("--header-timeout", type=float, default=float(_env("VF_PROXY_HEADER_TIMEOUT", "10")))
-        parser.add_argument("--idle-timeout", type=float, default=float(_env("VF_PROXY_IDLE_TIMEOUT", "60")))
-        parser.add_argument("--connect-timeout", type=float, default=float(_env("VF_PROXY_CONNECT_TIMEOUT", "3")))
-        parser.add_argument("--upstream-timeout", type=float,
-                            default=float(_env("VF_PROXY_UPSTREAM_TIMEOUT", "60")))
-        parser.add_argument("--max-header-bytes", type=int,
-                            default=int(_env("VF_PROXY_MAX_HEADER_BYTES", "16384")))
-        parser.add_argument("--trusted-proxies", default=_env("VF_PROXY_TRUSTED_PROXIES", ""),
+        parser.add_argument("--workers", type=int, default=settings.PROXY_WORKERS)
+        parser.add_argument("--header-timeout", type=float, default=settings.PROXY_HEADER_TIMEOUT)
+        parser.add_argument("--idle-timeout", type=float, default=settings.PROXY_IDLE_TIMEOUT)
+        parser.add_argument("--connect-timeout", type=float, default=settings.PROXY_CONNECT_TIMEOUT)
+        parser.add_argument("--upstream-timeout", type=float, default=settings.PROXY_UPSTREAM_TIMEOUT)
+        parser.add_argument("--max-header-bytes", type=int, default=settings.PROXY_MAX_HEADER_BYTES)
+        parser.add_argument("--trusted-proxies", default=settings.PROXY_TRUSTED_PROXIES,
                             help="comma-separated networks whose X-Forwarded-For/-Proto are kept")
-        parser.add_argument("--eject-after", type=int, default=int(_env("VF_PROXY_EJECT_AFTER", "5")))
-        parser.add_argument("--eject-base", type=float, default=float(_env("VF_PROXY_EJECT_BASE", "5")))
-        parser.add_argument("--access-log", action="store_true",
-                            default=_env("VF_PROXY_ACCESS_LOG", "") in ("1", "true", "yes", "on"))
+        parser.add_argument("--eject-after", type=int, default=settings.PROXY_EJECT_AFTER)
+        parser.add_argument("--eject-base", type=float, default=settings.PROXY_EJECT_BASE)
+        parser.add_argument("--access-log", action="store_true", default=settings.PROXY_ACCESS_LOG)
 
     def handle(self, *args, **options) -> None:
         import faulthandler
