@@ -83,5 +83,16 @@ def test_it_keeps_refreshed_presence_and_drops_stale_entries(owner):
     hub.presence_join(channel, "live", {"client": "live", "user": "u2"})
     # "stale" stopped refreshing long ago; "live" is refreshed by its process's registry.
     get_redis().zadd(keys.hub_channel(channel, "presence:exp"), {"stale": 1, "live": 1})
-    hub.presence_refresh([((channel, "live"), {"client": "live", "user": "u2"})])
+    hub.presence_refresh({channel: ["live"]})
     assert list(hub.presence(channel)) == ["live"]
+
+
+def test_it_refreshes_presence_in_bounded_chunks_covering_every_client():
+    from veloflux_site.realtime.consumers import PresenceRegistry
+
+    registry = PresenceRegistry()
+    registry.entries = {f"admin:c{c}": {f"cl{c}-{i}" for i in range(400)} for c in range(3)}
+    chunks = registry.chunks()
+    assert all(sum(len(ids) for ids in chunk.values()) <= PresenceRegistry.CHUNK for chunk in chunks)
+    seen = {(channel, cid) for chunk in chunks for channel, ids in chunk.items() for cid in ids}
+    assert seen == {(channel, cid) for channel, ids in registry.entries.items() for cid in ids}

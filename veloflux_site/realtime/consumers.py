@@ -56,22 +56,42 @@ def publication_frame(channel: str, message: dict) -> str:
 class PresenceRegistry:
     """This process's live subscriptions, refreshed in Redis by ONE task (not one per connection)."""
 
+    CHUNK = 500  # clients per Redis round trip: keeps each step short for the event loop
+
     def __init__(self) -> None:
-        self.entries: dict[tuple[str, str], dict] = {}
+        self.entries: dict[str, set[str]] = {}  # channel -> this process's client ids on it
         self.task: asyncio.Task | None = None
 
-    def add(self, channel: str, client_id: str, info: dict) -> None:
-        self.entries[(channel, client_id)] = info
+    def add(self, channel: str, client_id: str) -> None:
+        self.entries.setdefault(channel, set()).add(client_id)
         if self.task is None or self.task.done():
             self.task = asyncio.create_task(self._refresh_forever(), name="hub-presence")
 
     def discard(self, channel: str, client_id: str) -> None:
-        self.entries.pop((channel, client_id), None)
+        members = self.entries.get(channel)
+        if members is not None:
+            members.discard(client_id)
+            if not members:
+                del self.entries[channel]
+
+    def chunks(self) -> list[dict[str, list[str]]]:
+        out: list[dict[str, list[str]]] = [{}]
+        size = 0
+        for channel, members in list(self.entries.items()):
+            for client_id in list(members):
+                if size == self.CHUNK:
+                    out.append({})
+                    size = 0
+                out[-1].setdefault(channel, []).append(client_id)
+                size += 1
+        return out
 
     async def _refresh_forever(self) -> None:
         while self.entries:
             await asyncio.sleep(PRESENCE_REFRESH_SECONDS)
-            await _run(hub.presence_refresh, list(self.entries.items()))
+            for chunk in self.chunks():
+                if chunk:
+                    await _run(hub.presence_refresh, chunk)
 
 
 _registries: dict[int, PresenceRegistry] = {}
@@ -318,7 +338,7 @@ class HubConsumer(BrokerConsumer):
         info = self._presence_info()
         await _run(hub.presence_join, channel, self.client_id, info)
         await _run(hub.announce, channel, "join", info)
-        presence_registry().add(channel, self.client_id, info)
+        presence_registry().add(channel, self.client_id)
 
     async def _leave(self, channel: str) -> None:
         presence_registry().discard(channel, self.client_id)

@@ -128,14 +128,16 @@ def presence_join(channel: str, client_id: str, info: dict, client: redis.Redis 
     pipe.execute()
 
 
-def presence_refresh(entries: list[tuple[tuple[str, str], dict]], client: redis.Redis | None = None) -> None:
-    """Extend the presence of many (channel, client) pairs in one pipeline."""
+def presence_refresh(clients_by_channel: dict[str, list[str]], client: redis.Redis | None = None) -> None:
+    """Extend the presence of many clients: one ZADD XX per channel (the info itself is unchanged).
+
+    XX: a client whose entry was already dropped as stale stays dropped until it joins again.
+    """
     client = client or get_redis()
     expires = time.time() + PRESENCE_TTL_SECONDS
     pipe = client.pipeline(transaction=False)
-    for (channel, client_id), info in entries:
-        pipe.hset(keys.hub_channel(channel, "presence"), client_id, json.dumps(info, separators=(",", ":")))
-        pipe.zadd(keys.hub_channel(channel, "presence:exp"), {client_id: expires})
+    for channel, client_ids in clients_by_channel.items():
+        pipe.zadd(keys.hub_channel(channel, "presence:exp"), dict.fromkeys(client_ids, expires), xx=True)
     pipe.execute()
 
 
