@@ -238,6 +238,16 @@ def _required(data: dict, names: tuple[str, ...], errors: Errors) -> None:
             _add(errors, name, "this field is required")
 
 
+def _check_fields(data: dict, checks: tuple, clean: dict, errors: Errors) -> None:
+    """Run each (field, checker) on the fields present: the cleaned value, or the checker's message."""
+    for name, check in checks:
+        if name in data and name not in errors:
+            try:
+                clean[name] = check(data[name])
+            except ValueError as exc:
+                _add(errors, name, str(exc))
+
+
 def _as_object(data: Any) -> tuple[dict, Errors]:
     if not isinstance(data, dict):
         return {}, {"non_field_errors": ["expected a JSON object"]}
@@ -252,12 +262,7 @@ def clean_pool(data: Any, partial: bool = False, extra: tuple[str, ...] = ()) ->
     if not partial:
         _required(data, ("name",), errors)
     clean: dict[str, Any] = {}
-    for name, check in (("name", clean_pool_name), ("sticky_sessions", _bool)):
-        if name in data and name not in errors:
-            try:
-                clean[name] = check(data[name])
-            except ValueError as exc:
-                _add(errors, name, str(exc))
+    _check_fields(data, (("name", clean_pool_name), ("sticky_sessions", _bool)), clean, errors)
     if "algorithm" in data:
         if data["algorithm"] in ALGORITHMS:
             clean["algorithm"] = data["algorithm"]
@@ -277,17 +282,8 @@ def clean_backend(data: Any, partial: bool = False, extra: tuple[str, ...] = ())
     if not partial:
         _required(data, ("address", "pool"), errors)
     clean: dict[str, Any] = {}
-    checks = {
-        "address": clean_address,
-        "weight": lambda v: _int_in(v, 1, 1000),
-        "enabled": _bool,
-    }
-    for name, check in checks.items():
-        if name in data and name not in errors:
-            try:
-                clean[name] = check(data[name])
-            except ValueError as exc:
-                _add(errors, name, str(exc))
+    _check_fields(data, (("address", clean_address), ("weight", lambda v: _int_in(v, 1, 1000)), ("enabled", _bool)),
+                  clean, errors)
     if data.get("pool") not in (None, ""):
         if isinstance(data["pool"], str):
             clean["pool"] = data["pool"]
@@ -320,12 +316,7 @@ def clean_route(data: Any, partial: bool = False, extra: tuple[str, ...] = ()) -
     if not partial:
         _required(data, ("host", "pool"), errors)
     clean: dict[str, Any] = {}
-    for name, check in (("host", clean_host), ("path_prefix", clean_path_prefix)):
-        if name in data and name not in errors:
-            try:
-                clean[name] = check(data[name])
-            except ValueError as exc:
-                _add(errors, name, str(exc))
+    _check_fields(data, (("host", clean_host), ("path_prefix", clean_path_prefix)), clean, errors)
     if data.get("pool") not in (None, ""):
         if isinstance(data["pool"], str):
             clean["pool"] = data["pool"]
