@@ -335,12 +335,9 @@ class HubConsumer(BrokerConsumer):
         return {"client": self.client_id, "user": self._user_label()}
 
     async def _join(self, channel: str) -> None:
-        info = self._presence_info()
-        await _run(hub.presence_join, channel, self.client_id, info)
-        await _run(hub.announce, channel, "join", info)
+        await _run(hub.presence_join, channel, self.client_id, self._presence_info())
         presence_registry().add(channel, self.client_id)
 
     async def _leave(self, channel: str) -> None:
         presence_registry().discard(channel, self.client_id)
-        await _run(hub.presence_leave, channel, self.client_id)
-        await _run(hub.announce, channel, "leave", self._presence_info())
+        await _run(hub.presence_leave, channel, self.client_id, self._presence_info())

@@ -77,9 +77,11 @@ def stream_position(channel: str, client: redis.Redis | None = None) -> tuple[in
     """(last offset, epoch); a channel nobody published to yet gets its epoch now."""
     client = client or get_redis()
     meta_key = keys.hub_channel(channel, "meta")
-    client.hsetnx(meta_key, "epoch", secrets.token_hex(4))
-    client.expire(meta_key, HISTORY_TTL_SECONDS)
-    meta = client.hgetall(meta_key)
+    pipe = client.pipeline(transaction=True)
+    pipe.hsetnx(meta_key, "epoch", secrets.token_hex(4))
+    pipe.expire(meta_key, HISTORY_TTL_SECONDS)
+    pipe.hgetall(meta_key)
+    meta = pipe.execute()[-1]
     return int(meta.get("offset", 0)), meta["epoch"]
 
 
@@ -119,12 +121,19 @@ def recover(channel: str, offset: int, epoch: str, client: redis.Redis | None = 
 
 
 # --- presence ----------------------------------------------------------------
+def _presence_notice(kind: str, info: dict) -> str:
+    """Join/leave notices travel live on their own pub/sub channel (never kept in history)."""
+    return json.dumps({kind: info}, separators=(",", ":"))
+
+
 def presence_join(channel: str, client_id: str, info: dict, client: redis.Redis | None = None) -> None:
+    """Record a client's presence and announce the join, in one transaction."""
     client = client or get_redis()
     now = time.time()
     pipe = client.pipeline(transaction=True)
     pipe.hset(keys.hub_channel(channel, "presence"), client_id, json.dumps(info, separators=(",", ":")))
     pipe.zadd(keys.hub_channel(channel, "presence:exp"), {client_id: now + PRESENCE_TTL_SECONDS})
+    pipe.publish(keys.hub_presence_pubsub(channel), _presence_notice("join", info))
     pipe.execute()
 
 
@@ -141,11 +150,13 @@ def presence_refresh(clients_by_channel: dict[str, list[str]], client: redis.Red
     pipe.execute()
 
 
-def presence_leave(channel: str, client_id: str, client: redis.Redis | None = None) -> None:
+def presence_leave(channel: str, client_id: str, info: dict, client: redis.Redis | None = None) -> None:
+    """Drop a client's presence and announce the leave, in one transaction."""
     client = client or get_redis()
     pipe = client.pipeline(transaction=True)
     pipe.hdel(keys.hub_channel(channel, "presence"), client_id)
     pipe.zrem(keys.hub_channel(channel, "presence:exp"), client_id)
+    pipe.publish(keys.hub_presence_pubsub(channel), _presence_notice("leave", info))
     pipe.execute()
 
 
@@ -170,9 +181,3 @@ def presence(channel: str, client: redis.Redis | None = None) -> dict[str, dict]
 def presence_stats(channel: str, client: redis.Redis | None = None) -> dict:
     members = presence(channel, client)
     return {"num_clients": len(members), "num_users": len({m.get("user") for m in members.values()})}
-
-
-def announce(channel: str, kind: str, info: dict, client: redis.Redis | None = None) -> None:
-    """Join/leave notices: live only (not kept in history)."""
-    client = client or get_redis()
-    client.publish(keys.hub_presence_pubsub(channel), json.dumps({kind: info}, separators=(",", ":")))
