@@ -5,7 +5,6 @@ A missing or invalid value stops start-up with ImproperlyConfigured naming it.
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
@@ -34,8 +33,6 @@ if SECRET_KEY is None:
     raise ImproperlyConfigured("Environment variable VF_SECRET_KEY is required when VF_ENV=production.")
 if VF_ENV == "production" and (SECRET_KEY == _DEV_SECRET or len(SECRET_KEY) < 50):
     raise ImproperlyConfigured("VF_SECRET_KEY must be a random string of at least 50 characters in production.")
-if SECRET_KEY == _DEV_SECRET and VF_ENV == "development":
-    logging.getLogger("veloflux").debug("Using the built-in development VF_SECRET_KEY.")
 
 ALLOWED_HOSTS = env_list("VF_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("VF_CSRF_TRUSTED_ORIGINS", [])

@@ -36,10 +36,6 @@ def proc_stat(pid: int) -> tuple[float, int]:
     return cpu, rss
 
 
-def web_pid(server: AsgiServer) -> int:
-    return server.process.pid
-
-
 HERE = Path(__file__).resolve().parent
 
 
@@ -154,7 +150,7 @@ def main() -> None:
                                                          owner_password="bench-password-1")
     token = tokens.issue_pair(owner.id, tenant.id).access
     server = AsgiServer(redis_server.url, ws=args.ws).start()
-    pid = web_pid(server)
+    pid = server.process.pid
     try:
         _, rss_idle = proc_stat(pid)
         url = f"{server.ws_url}/connection/websocket?token={token}"
