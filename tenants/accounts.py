@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -18,6 +20,7 @@ from veloflux_site.storage import keys
 from veloflux_site.storage.atomic import AtomicWrite
 from veloflux_site.storage.connection import get_redis
 from veloflux_site.storage.counters import incr_with_ttl, window_start
+from veloflux_site.storage.errors import NotFound
 from veloflux_site.storage.records import utcnow
 from veloflux_site.storage.repository import retry_on_stale
 
@@ -152,8 +155,37 @@ def revoke_api_key(tenant_id: str, key_id: str, actor: Actor) -> None:
     record = store.get(key_id)
     batch = AtomicWrite()
     store.stage_delete(batch, record)
+    batch.hdel(keys.api_key_last_used(tenant_id), key_id)
     stage_audit(batch, tenant_id, actor, "api_key.revoke", "api_key", key_id, record.public_dict(), None)
     batch.execute(get_redis())
+
+
+# A busy client must not cost a Redis write per request: a key's use is recorded at most once per
+# interval per process, so last_used_at is exact to within this many seconds.
+API_KEY_TOUCH_INTERVAL = 60.0
+_last_touch: dict[str, float] = {}
+
+
+def touch_api_key(record: ApiKey) -> None:
+    """Record that a key was just used; a key revoked in the meantime is left revoked."""
+    now = time.monotonic()
+    if now - _last_touch.get(record.id, -API_KEY_TOUCH_INTERVAL) < API_KEY_TOUCH_INTERVAL:
+        return
+    if len(_last_touch) > 10_000:
+        _last_touch.clear()
+    _last_touch[record.id] = now
+    batch = AtomicWrite()
+    batch.require_present(keys.api_key(record.tenant_id, record.id), "API key revoked")
+    batch.hset(keys.api_key_last_used(record.tenant_id), record.id, utcnow())
+    with contextlib.suppress(NotFound):
+        batch.execute(get_redis())
+
+
+def api_keys_with_last_use(tenant_id: str, records: list[ApiKey]) -> list[ApiKey]:
+    used = get_redis().hgetall(keys.api_key_last_used(tenant_id)) if records else {}
+    for record in records:
+        record.last_used_at = used.get(record.id)
+    return records
 
 
 # --- profile --------------------------------------------------------------

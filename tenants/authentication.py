@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from rest_framework import authentication, exceptions
 
 from tenants import tokens
-from tenants.accounts import API_KEY_PREFIX, hash_api_key
+from tenants.accounts import API_KEY_PREFIX, hash_api_key, touch_api_key
 from tenants.models import ApiKey
 from tenants.principal import Principal
 from tenants.store import TenantStore, UserStore, lookup_api_key
@@ -99,6 +99,7 @@ def valid_api_key(raw: str) -> ApiKey:
     tenant = TenantStore().find(record.tenant_id)
     if tenant is None or not tenant.active:
         raise exceptions.AuthenticationFailed("This API key's tenant is not active.")
+    touch_api_key(record)
     return record
 
 

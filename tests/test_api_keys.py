@@ -162,3 +162,25 @@ def test_it_paginates_keys(api, admin):
         create_key(api, admin, name=f"k{index}")
     page = assert_ok(api.as_(admin).get(KEYS, {"page": 2, "limit": 2}))
     assert page["total_count"] == 3 and page["page"] == 2 and len(page["items"]) == 1 and not page["has_more"]
+
+
+def test_it_records_when_a_key_was_last_used(api, admin):
+    created = create_key(api, admin)
+    assert created["last_used_at"] is None
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    assert_ok(with_key(api, created["key"]).get(f"/api/tenants/{admin.tenant_id}"))
+    listed = assert_ok(api.as_(admin).get(KEYS))["items"][0]
+    used_at = datetime.fromisoformat(listed["last_used_at"].replace("Z", "+00:00"))
+    assert before <= used_at <= datetime.now(UTC)
+    detail = assert_ok(api.as_(admin).get(f"{KEYS}/{created['id']}"))
+    assert detail["last_used_at"] == listed["last_used_at"]
+    # A use never bumps the key record's version (no write races with an admin's change).
+    assert detail["version"] == created["version"]
+
+
+def test_it_forgets_a_revoked_keys_last_use(api, admin):
+    created = create_key(api, admin)
+    assert_ok(with_key(api, created["key"]).get(f"/api/tenants/{admin.tenant_id}"))
+    assert get_redis().hexists(keys.api_key_last_used(admin.tenant_id), created["id"])
+    assert api.as_(admin).delete(f"{KEYS}/{created['id']}").status_code == 204
+    assert not get_redis().hexists(keys.api_key_last_used(admin.tenant_id), created["id"])

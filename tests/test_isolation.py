@@ -53,6 +53,8 @@ def world(api, tenant_a, outsider):
     key = assert_ok(api.as_(tenant_a["owner"]).post("/api/auth/api-keys", {"name": "a-key", "role": "admin"}), 201)
     b = outsider.tenant_id
     b_key = assert_ok(api.as_(outsider).post("/api/auth/api-keys", {"name": "b-key", "role": "owner"}), 201)
+    # The key's first use records its last_used_at (in tenant B); later uses within a minute write nothing.
+    assert_ok(api.with_headers(HTTP_X_API_KEY=b_key["key"]).get(f"/api/tenants/{b}"))
     return {
         "tid": tenant_a["id"], "uid": tenant_a["member"].id, "key": key["id"],
         "outsiders": {

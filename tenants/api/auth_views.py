@@ -163,6 +163,7 @@ class ApiKeyListView(ApiView):
     @extend_schema(operation_id="auth_api_keys_list")
     def get(self, request):
         keys = sorted(ApiKeyStore(self.tenant_id()).all(), key=lambda k: k.created_at)
+        keys = accounts.api_keys_with_last_use(self.tenant_id(), keys)
         return Response(paginate_list(request, [_key_payload(k) for k in keys]))
 
     def post(self, request):
@@ -195,7 +196,8 @@ class ApiKeyDetailView(ApiView):
         super().initial(request, *args, **kwargs)
 
     def get(self, request, key_id: str):
-        return Response(_key_payload(ApiKeyStore(self.tenant_id()).get(key_id)))
+        record = ApiKeyStore(self.tenant_id()).get(key_id)
+        return Response(_key_payload(accounts.api_keys_with_last_use(self.tenant_id(), [record])[0]))
 
     def delete(self, request, key_id: str):
         accounts.revoke_api_key(self.tenant_id(), key_id, self.actor())

@@ -110,6 +110,11 @@ def api_key_index(tenant_id: str) -> str:
     return tenant(tenant_id, "apikeys")
 
 
+def api_key_last_used(tenant_id: str) -> str:
+    """Hash: key id -> ISO time of its latest use (kept apart so a use never bumps the key's version)."""
+    return tenant(tenant_id, "apikeys", "used")
+
+
 def audit_stream(tenant_id: str) -> str:
     return tenant(tenant_id, "audit")
 
