@@ -55,7 +55,7 @@ def summarize(before: dict | None, after: dict | None) -> dict:
     return changed
 
 
-def stage_audit(batch: AtomicWrite, tenant_id: str, actor: Actor, action: str, object_type: str,
+def stage_audit(batch: AtomicWrite, tenant_id: str | None, actor: Actor, action: str, object_type: str,
                 object_id: str, before: dict | None = None, after: dict | None = None) -> None:
     batch.xadd(keys.audit_stream(tenant_id), {
         "actor_id": actor.id,
@@ -95,7 +95,7 @@ def _entry(stream_id: str, fields: dict) -> dict:
     }
 
 
-def query(tenant_id: str, *, actor: str | None = None, object_type: str | None = None,
+def query(tenant_id: str | None, *, actor: str | None = None, object_type: str | None = None,
           object_id: str | None = None, action: str | None = None, since_ms: int | None = None,
           until_ms: int | None = None, before_id: str | None = None, limit: int = 50,
           client: redis.Redis | None = None, scan_budget: int = 20_000) -> tuple[list[dict], str | None]:

@@ -89,6 +89,7 @@ def _create_tenant_with_owner_once(*, name: str, plan: str, owner_email: str, ow
         after_owner = {"memberships": owner.memberships}
     actor = actor or Actor(owner.id, owner.email)
     stage_audit(batch, tenant.id, actor, "tenant.create", "tenant", tenant.id, None, tenant.public_dict())
+    stage_audit(batch, None, actor, "tenant.create", "tenant", tenant.id, None, tenant.public_dict())
     stage_audit(batch, tenant.id, actor, "user.add", "user", owner.id, None, after_owner)
     batch.execute(get_redis())
     return tenant, owner, temporary
@@ -121,6 +122,8 @@ def delete_tenant(tenant: Tenant, actor: Actor) -> None:
         else:
             user_store.stage_delete(batch, user)
     batch.delete(keys.tenant_members(tenant.id))
+    # The tenant's own audit stream goes with it; the platform's keeps the record of the deletion.
+    stage_audit(batch, None, actor, "tenant.delete", "tenant", tenant.id, tenant.public_dict(), None)
     # API key hash indexes are platform keys (authentication looks them up without a tenant).
     for api_key in ApiKeyStore(tenant.id).all():
         batch.delete(keys.api_key_hash_index(api_key.key_hash))

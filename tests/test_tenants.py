@@ -171,6 +171,19 @@ def test_it_lets_a_platform_admin_delete_a_tenant(api, owner, platform_admin):
     assert_error(api.as_(platform_admin).get(tenant_url(owner.tenant_id)), 404, "not_found")
 
 
+def test_it_keeps_a_record_of_a_deleted_tenant_in_the_platform_audit_log(api, owner, platform_admin):
+    assert api.as_(owner).delete(tenant_url(owner.tenant_id)).status_code == 204
+    entries = assert_ok(api.as_(platform_admin).get("/api/audit?scope=platform&object_id=" + owner.tenant_id))
+    assert [entry["action"] for entry in entries["items"]] == ["tenant.delete", "tenant.create"]
+    deletion = entries["items"][0]
+    assert deletion["actor"] == owner.email and deletion["changes"]["slug"] == ["acme-corp", None]
+
+
+def test_it_shows_the_platform_audit_log_only_to_platform_admins(api, owner):
+    assert_error(api.as_(owner).get("/api/audit?scope=platform"), 403, "permission_denied")
+    assert_error(api.as_(owner).get("/api/audit?scope=everything"), 400, "validation_error")
+
+
 def test_it_answers_405_for_a_method_the_tenant_endpoints_lack(api, owner, platform_admin):
     assert_error(api.as_(platform_admin).delete("/api/tenants"), 405, "method_not_allowed")
     assert_error(api.as_(owner).post(tenant_url(owner.tenant_id), {}), 405, "method_not_allowed")

@@ -118,6 +118,8 @@ class MemberUpdateSerializer(serializers.Serializer):
 
 
 class AuditQuerySerializer(serializers.Serializer):
+    scope = serializers.ChoiceField(choices=["tenant", "platform"], required=False, default="tenant",
+                                    help_text="platform: the platform's own log (tenant deletions), platform admins")
     actor = serializers.CharField(required=False, max_length=254)
     object_type = serializers.CharField(required=False, max_length=64)
     object_id = serializers.CharField(required=False, max_length=128)

@@ -255,10 +255,16 @@ class AuditView(ApiView):
     permission_classes = (AdminOnly,)
     serializer_class = AuditQuerySerializer
 
+    def get_permissions(self):
+        if self.request.query_params.get("scope") == "platform":
+            return [IsPlatformAdmin()]  # the platform's log needs no tenant, only the platform role
+        return super().get_permissions()
+
     def get(self, request):
         query = self.validated(data=request.query_params.dict())
         entries, cursor = audit.query(
-            self.tenant_id(), actor=query.get("actor"), object_type=query.get("object_type"),
+            self.tenant_id() if query["scope"] == "tenant" else None,
+            actor=query.get("actor"), object_type=query.get("object_type"),
             object_id=query.get("object_id"), action=query.get("action"),
             since_ms=_epoch_ms(query["since"]) if query.get("since") else None,
             until_ms=_epoch_ms(query["until"]) if query.get("until") else None,

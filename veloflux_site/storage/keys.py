@@ -115,8 +115,9 @@ def api_key_last_used(tenant_id: str) -> str:
     return tenant(tenant_id, "apikeys", "used")
 
 
-def audit_stream(tenant_id: str) -> str:
-    return tenant(tenant_id, "audit")
+def audit_stream(tenant_id: str | None) -> str:
+    """A tenant's audit stream; ``None`` is the platform's own (tenants created and deleted...)."""
+    return tenant(tenant_id, "audit") if tenant_id is not None else platform("audit")
 
 
 def tenant_counter(tenant_id: str, name: str) -> str:
