@@ -234,7 +234,7 @@ class ProxyApp:
         route = ex.route
         access.info(json.dumps({
             "ts": round(time.time(), 3), "request_id": ex.request_id, "client": ex.client.peer_ip,
-            "method": ex.method.decode("latin-1"), "host": ex.head.host, "path": ex.url.decode("latin-1")[:512],
+            "method": ex.method.decode("latin-1"), "host": ex.req.host, "path": ex.req.path[:512],
             "status": ex.status, "tenant": route.tenant_id if route else None, "route": route.id if route else None,
             "backend": ex.backend.id if ex.backend else None, "ms": round(elapsed * 1000, 3),
             "bytes_in": ex.body_in, "bytes_out": ex.resp_bytes}))

@@ -12,8 +12,8 @@ import logging
 from typing import TYPE_CHECKING
 
 from balancer.proxy import router
+from balancer.proxy.codec import CLIENT_HTTP10, HEAD_REQUEST, Request
 from balancer.proxy.errors import error_response
-from balancer.proxy.headers import RequestHead, forwarding_headers, response_head
 
 if TYPE_CHECKING:
     from balancer.proxy.config import Backend, Route
@@ -24,49 +24,40 @@ log = logging.getLogger("veloflux.proxy")
 
 IDEMPOTENT = frozenset((b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"))
 RETAIN_LIMIT = 65536  # request bodies up to this size are kept for a retry
-REASON_OK = {200: b"OK", 204: b"No Content", 301: b"Moved Permanently", 302: b"Found", 304: b"Not Modified",
-             404: b"Not Found", 500: b"Internal Server Error"}
 
 
 class Exchange:
-    __slots__ = ("accept", "attempts", "backend", "body_buf", "body_done", "body_in", "chunked", "client",
-                 "close_after", "conn", "deadline", "early_status", "expect_continue", "head", "holding", "http10",
-                 "keep_alive", "method", "out", "request_id", "resp_bytes", "resp_chunked", "resp_done",
-                 "resp_started", "retained", "route", "set_cookie", "started", "status", "until_close", "url")
+    """One request and its response. Attributes that most requests never change are class-level defaults
+    (a plain class rather than __slots__: creating an exchange is on every request's path)."""
 
-    def __init__(self, client: ClientProtocol, method: bytes, url: bytes, http10: bool, keep_alive: bool,
-                 head: RequestHead | None, request_id: str):
+    route: Route | None = None
+    backend: Backend | None = None
+    conn: UpstreamConn | None = None
+    early_status = 0
+    body_in = 0
+    body_done = False
+    attempts = 0
+    holding = False  # counted in backend.st.inflight
+    deadline = 0.0
+    started = 0.0
+    status = 0
+    resp_started = False
+    resp_done = False
+    resp_chunked = False  # the response is chunked towards the client while the backend's was not
+    resp_bytes = 0
+    set_cookie = b""
+    until_close = False  # the upstream response body ends when the backend closes
+
+    def __init__(self, client: ClientProtocol, req: Request):
         self.client = client
-        self.method = method
-        self.url = url
-        self.http10 = http10
-        self.keep_alive = keep_alive
-        self.head = head
-        self.request_id = request_id
-        self.accept = head.accept if head else None
-        self.chunked = bool(head and head.chunked)
-        self.expect_continue = bool(head and head.expect_continue and not http10)
-        self.route: Route | None = None
-        self.backend: Backend | None = None
-        self.conn: UpstreamConn | None = None
-        self.early_status = 0
-        self.body_buf: list[bytes] = []
-        self.retained: list[bytes] | None = [] if method in IDEMPOTENT else None
-        self.body_in = 0
-        self.body_done = False
-        self.attempts = 0
-        self.holding = False  # counted in backend.st.inflight
-        self.deadline = 0.0
-        self.started = 0.0
-        self.status = 0
-        self.resp_started = False
-        self.resp_done = False
-        self.resp_chunked = False
-        self.out: list[bytes] = []  # response bytes gathered during one upstream read, written in one go
-        self.resp_bytes = 0
-        self.close_after = not keep_alive
-        self.set_cookie: bytes | None = None
-        self.until_close = False  # the upstream response body ends when the backend closes
+        self.req = req
+        self.method = req.method
+        self.request_id = req.request_id
+        self.http10 = req.http10
+        self.close_after = not req.keep_alive
+        self.body_buf: list[bytes] = []  # body bytes (framed for the backend) waiting for a connection
+        self.retained: list[bytes] | None = [] if req.method in IDEMPOTENT else None
+        self.flags = (HEAD_REQUEST if req.method == b"HEAD" else 0) | (CLIENT_HTTP10 if req.http10 else 0)
 
     # --- dispatch -----------------------------------------------------------
     def start(self) -> None:
@@ -87,7 +78,7 @@ class Exchange:
         backend = None
         client_ip = self.client_ip() if pool.needs_client_ip else ""
         if pool.sticky:
-            backend = client.app.sticky.backend_from(pool, self.head.cookie, self.started)
+            backend = client.app.sticky.backend_from(pool, self.req.cookie, self.started)
         if backend is None:
             backend = router.choose(pool, client_ip, self.started)
             if backend is not None and pool.sticky:
@@ -100,7 +91,7 @@ class Exchange:
     def client_ip(self) -> str:
         """The peer, or the nearest address a trusted proxy in front of us reported."""
         peer = self.client.peer_ip
-        xff = self.head.xff
+        xff = self.req.xff
         if xff and self.client.trusted:
             return xff.rsplit(b",", 1)[-1].strip().decode("latin-1")
         return peer
@@ -135,34 +126,27 @@ class Exchange:
         self.conn = conn
         conn.begin(self)
         client = self.client
-        head = self.head
-        parts = [self.method, b" ", self.url, b" HTTP/1.1\r\n", head.forwarded,
-                 forwarding_headers(head, client.peer_ip, client.scheme, client.trusted, self.request_id)]
-        if self.chunked:
-            parts.append(b"Transfer-Encoding: chunked\r\n")
-        parts.append(b"\r\n")
+        head = self.req.upstream
         if self.body_buf:
-            parts.extend(self._encode(chunk) for chunk in self.body_buf)
+            head = b"".join((head, *self.body_buf))
             self.body_buf = []
         if self.body_done:
-            if self.chunked:
-                parts.append(b"0\r\n\r\n")
+            if self.req.chunked:
+                head += b"0\r\n\r\n"
             self.deadline = client.app.loop.time() + client.app.settings.upstream_timeout
-        elif self.expect_continue and self.body_in == 0:
+        elif self.req.expect_continue and self.body_in == 0:
             client.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        conn.transport.write(b"".join(parts))
+        conn.transport.write(head)
         if client.write_paused:
             conn.transport.pause_reading()
         client.resume_reading_if_possible()
 
-    def _encode(self, chunk: bytes) -> bytes:
-        return b"%x\r\n%s\r\n" % (len(chunk), chunk) if self.chunked else chunk
-
-    # --- request body (from the client parser) -------------------------------
-    def on_request_body(self, chunk: bytes) -> None:
-        self.body_in += len(chunk)
+    # --- request body (from the client's framer) -----------------------------
+    def on_request_body(self, out: bytes, decoded: int) -> None:
+        """``out``: body bytes framed for the backend; ``decoded``: payload bytes received so far."""
+        self.body_in = decoded
         route = self.route
-        if route is not None and route.max_body is not None and self.body_in > route.max_body:
+        if route is not None and route.max_body is not None and decoded > route.max_body:
             self.early_status = 413
             if self.client.active is self and not self.resp_started:
                 self.abandon_upstream()
@@ -170,71 +154,32 @@ class Exchange:
                 self.respond_error(413, close=True)
             return
         if self.retained is not None:
-            self.retained.append(chunk)
-            if self.body_in > RETAIN_LIMIT:
+            self.retained.append(out)
+            if decoded > RETAIN_LIMIT:
                 self.retained = None
         conn = self.conn
         if conn is not None and not conn.closed:
-            conn.transport.write(self._encode(chunk))
+            conn.transport.write(out)
         elif not self.resp_done:
-            self.body_buf.append(chunk)
+            self.body_buf.append(out)
 
     def on_request_end(self) -> None:
         self.body_done = True
         conn = self.conn
-        if conn is not None and not conn.closed and self.exchange_live():
-            if self.chunked:
+        if conn is not None and not conn.closed and not self.resp_done:
+            if self.req.chunked:
                 conn.transport.write(b"0\r\n\r\n")
             self.deadline = self.client.app.loop.time() + self.client.app.settings.upstream_timeout
 
-    def exchange_live(self) -> bool:
-        return not self.resp_done
-
-    # --- response (from the upstream parser) ---------------------------------
-    def on_response_head(self, conn: UpstreamConn, status: int) -> None:
+    # --- response (from the upstream connection) ------------------------------
+    def on_response_head(self, status: int, close: bool, body_bytes: int) -> None:
         self.status = status
-        parts = [b"HTTP/1.1 %d %s\r\n" % (status, conn.reason or REASON_OK.get(status, b"Unknown"))]
-        content_length, has_request_id, upstream_chunked = response_head(conn.headers, parts)
-        no_body = self.method == b"HEAD" or status in (204, 304)
-        self.until_close = content_length < 0 and not upstream_chunked and not no_body
-        if not has_request_id:
-            parts.append(b"X-Request-ID: %s\r\n" % self.request_id.encode())
-        if self.set_cookie:
-            parts.append(self.set_cookie)
-        if not no_body and content_length < 0:
-            if self.http10:
-                self.close_after = True
-            else:
-                self.resp_chunked = True
-                parts.append(b"Transfer-Encoding: chunked\r\n")
-        if self.close_after or self.client.closing:
-            parts.append(b"Connection: close\r\n")
-        elif self.http10:
-            parts.append(b"Connection: keep-alive\r\n")
-        parts.append(b"\r\n")
         self.resp_started = True
-        self.out.append(b"".join(parts))
-
-    def on_response_body(self, chunk: bytes) -> None:
-        self.resp_bytes += len(chunk)
-        if self.resp_chunked:
-            self.out.append(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-        else:
-            self.out.append(chunk)
-
-    def flush(self) -> None:
-        """Write what one upstream read produced with a single send (head and body together)."""
-        out = self.out
-        if out:
-            client = self.client
-            client.transport.write(out[0] if len(out) == 1 else b"".join(out))
-            out.clear()
-            self.deadline = client.app.loop.time() + client.app.settings.upstream_timeout  # progress
+        self.resp_bytes = body_bytes
+        if close:
+            self.close_after = True
 
     def on_response_end(self, conn: UpstreamConn, keep_alive: bool) -> None:
-        if self.resp_chunked:
-            self.out.append(b"0\r\n\r\n")
-        self.flush()
         self.conn = None
         if keep_alive and self.body_done and not conn.closed:
             self.client.app.upstreams.release(conn)
@@ -253,8 +198,7 @@ class Exchange:
         if self.resp_started:
             if not invalid and self.until_close:  # a close-delimited body ended normally
                 if self.resp_chunked:
-                    self.out.append(b"0\r\n\r\n")
-                self.flush()
+                    self.client.transport.write(b"0\r\n\r\n")
                 if not self.body_done:
                     self.close_after = True
                 self.finish(failed=self.status >= 500)
@@ -354,5 +298,5 @@ class Exchange:
         if not counted and self.route is not None:
             client.app.metrics.record(self.route, None, status, self.body_in, 0, 0.0, False)
         close = close or self.close_after or not self.body_done
-        client.transport.write(error_response(status, self.request_id, self.accept, close=close))
+        client.transport.write(error_response(status, self.request_id, self.req.accept, close=close))
         client.exchange_done(self, close)

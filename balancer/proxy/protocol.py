@@ -1,4 +1,4 @@
-"""Client side: one ``ClientProtocol`` per accepted connection, parsing requests with httptools.
+"""Client side: one ``ClientProtocol`` per accepted connection, parsing requests with the compiled codec.
 
 Requests are answered strictly in order (pipelining); the exchange at the head of the queue is
 the only one that talks to a backend. Limits: request head size (431), body size per route
@@ -12,11 +12,9 @@ import logging
 from collections import deque
 from typing import TYPE_CHECKING
 
-from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
-
+from balancer.proxy.codec import CHUNKED, LENGTH, Framer, HeadError, Request, new_request_id, parse_request
 from balancer.proxy.errors import error_response
 from balancer.proxy.exchange import Exchange
-from balancer.proxy.headers import BadRequest, RequestHead, absolute_form, new_request_id
 
 if TYPE_CHECKING:
     from balancer.proxy.app import ProxyApp
@@ -27,24 +25,20 @@ MAX_PIPELINE = 32
 MAX_BUFFERED_BODY = 262144
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class ClientProtocol(asyncio.Protocol):
     def __init__(self, app: ProxyApp, scheme: bytes = b"http"):
         self.app = app
         self.scheme = scheme
+        self.max_head = app.settings.max_header_bytes
         self.transport: asyncio.Transport | None = None
-        self.parser = HttpRequestParser(self)
         self.peer_ip = ""
+        self.peer = b""
         self.trusted = False
         self.queue: deque[Exchange] = deque()
         self.active: Exchange | None = None
-        self.reading: Exchange | None = None
-        self.url = b""
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.head_bytes = 0
+        self.reading: Exchange | None = None  # the exchange whose request body is being read
+        self.body: Framer | None = None  # that body's framing
+        self.buffer = b""  # the start of a request head that is not complete yet
         self.head_deadline = 0.0
         self.in_head = False  # some bytes of a request head arrived, not all of them
         self.idle_since = 0.0
@@ -53,13 +47,13 @@ class ClientProtocol(asyncio.Protocol):
         self.write_paused = False
         self.read_paused = False
         self.tunnel = None
-        self.upgrading: Exchange | None = None
 
     # --- connection ---------------------------------------------------------
     def connection_made(self, transport) -> None:
         self.transport = transport
         peer = transport.get_extra_info("peername")
         self.peer_ip = peer[0] if peer else "unknown"
+        self.peer = self.peer_ip.encode()
         self.trusted = self.app.settings.trusts(self.peer_ip)  # a trusted proxy: keep its X-Forwarded-*
         now = self.app.loop.time()
         self.idle_since = now
@@ -108,70 +102,48 @@ class ClientProtocol(asyncio.Protocol):
             return
         if self.closing:
             return
+        if self.buffer:
+            data = self.buffer + data
+            self.buffer = b""
         try:
-            self.parser.feed_data(data)
-        except HttpParserUpgrade as upgrade:
-            self._upgrade(data[upgrade.args[0]:])
-        except HttpParserError as exc:
-            cause = exc.__context__
-            if isinstance(cause, _TooLarge):
-                self._reject(431)
-            elif isinstance(cause, BadRequest):
-                self._reject(400, str(cause))
-            elif cause is None or isinstance(cause, ValueError | UnicodeError):
-                self._reject(400, str(exc))
-            else:
-                log.exception("proxy error while parsing a request", exc_info=cause)
-                self._reject(400)
+            pos = 0 if self.body is None else self._body(data, 0)
+            end = len(data)
+            while pos < end and not self.closing:
+                req = parse_request(data, pos, self.max_head, self.peer, self.scheme, self.trusted)
+                if req is None:
+                    self.buffer = data[pos:] if pos else data
+                    if not self.in_head:
+                        self.in_head = True
+                        if not self.head_deadline:
+                            self.head_deadline = self.app.loop.time() + self.app.settings.header_timeout
+                    return
+                pos = req.end
+                if req.upgrade is not None:
+                    self._upgrade(req, data[pos:])
+                    return
+                self._request(req)
+                if self.body is not None:
+                    pos = self._body(data, pos)
+        except HeadError as exc:
+            status, why = exc.args
+            self._reject(status, why)
 
-    def on_message_begin(self) -> None:
-        self.in_head = True
-        self.url = b""
-        self.headers = []
-        self.head_bytes = 0
-        if not self.head_deadline:
-            self.head_deadline = self.app.loop.time() + self.app.settings.header_timeout
-
-    def on_url(self, url: bytes) -> None:
-        self.url += url
-        self.head_bytes += len(url)
-        if self.head_bytes > self.app.settings.max_header_bytes:
-            raise _TooLarge()
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
-        self.head_bytes += len(name) + len(value) + 4
-        if self.head_bytes > self.app.settings.max_header_bytes:
-            raise _TooLarge()
-
-    def on_headers_complete(self) -> None:
+    def _request(self, req: Request) -> None:
         self.head_deadline = 0.0
         self.in_head = False
-        parser = self.parser
-        version = parser.get_http_version()
-        if version not in ("1.1", "1.0"):
-            raise BadRequest(f"unsupported HTTP version {version}")
-        head = RequestHead(self.headers)
-        url = self.url
-        method = parser.get_method()
-        if not url.startswith(b"/") and not (url == b"*" and method == b"OPTIONS"):
-            url = absolute_form(head, url)
-        if head.host is None:
-            if version == "1.1":
-                raise BadRequest("missing Host header")
-            head.host = ""
-        ex = Exchange(self, method, url, version == "1.0", parser.should_keep_alive(), head,
-                      head.request_id or new_request_id())
-        route = self.app.snapshot.lookup(head.host, url.decode("latin-1"))
-        ex.route = route
-        if route is not None and route.max_body is not None and head.content_length > route.max_body:
-            ex.early_status = 413
-        if not head.chunked and head.content_length <= 0:
+        ex = Exchange(self, req)
+        route = ex.route = self.app.snapshot.lookup(req.host, req.path)
+        length = req.content_length
+        if req.chunked:
+            self.body = Framer(CHUNKED, 0, True)  # re-encoded canonically towards the backend
+            self.reading = ex
+        elif length > 0:
+            self.body = Framer(LENGTH, length)
+            self.reading = ex
+            if route is not None and route.max_body is not None and length > route.max_body:
+                ex.early_status = 413
+        else:
             ex.body_done = True
-        self.reading = ex
-        if parser.should_upgrade():
-            self.upgrading = ex
-            return  # the tunnel starts when the parser reports the upgrade
         self.queue.append(ex)
         if self.active is None:
             self._next()
@@ -179,19 +151,23 @@ class ClientProtocol(asyncio.Protocol):
             self.read_paused = True
             self.transport.pause_reading()
 
-    def on_body(self, body: bytes) -> None:
+    def _body(self, data: bytes, pos: int) -> int:
+        """Forward the request body bytes in data[pos:]; returns where the next request starts."""
+        framer = self.body
+        out = framer.feed(data, pos)
         ex = self.reading
-        ex.on_request_body(body)
+        if out:
+            ex.on_request_body(out, framer.decoded)
+        if framer.done:
+            self.body = self.reading = None
+            if not ex.body_done:
+                ex.on_request_end()
+            return framer.end
         if (ex.conn is None and not ex.resp_done and len(ex.body_buf) > 1 and not self.read_paused
                 and sum(map(len, ex.body_buf)) > MAX_BUFFERED_BODY):
             self.read_paused = True
             self.transport.pause_reading()
-
-    def on_message_complete(self) -> None:
-        ex = self.reading
-        if ex is not None and not ex.body_done:
-            ex.on_request_end()
-        self.reading = None
+        return len(data)
 
     # --- pipeline -----------------------------------------------------------
     def _next(self) -> None:
@@ -257,14 +233,16 @@ class ClientProtocol(asyncio.Protocol):
             self.transport.close()
 
     # --- upgrade ------------------------------------------------------------
-    def _upgrade(self, rest: bytes) -> None:
+    def _upgrade(self, req: Request, rest: bytes) -> None:
         from balancer.proxy.tunnel import start_tunnel
 
-        ex, self.upgrading = self.upgrading, None
-        self.reading = None
-        if self.active is not None or self.queue or ex is None:
+        self.head_deadline = 0.0
+        self.in_head = False
+        if self.active is not None or self.queue:
             self._reject(400, "upgrade after pipelined requests")
             return
+        ex = Exchange(self, req)
+        ex.route = self.app.snapshot.lookup(req.host, req.path)
         self.active = ex
         self.transport.pause_reading()
         self.app.loop.create_task(start_tunnel(self, ex, rest))

@@ -14,6 +14,7 @@ import time
 
 import uvloop
 
+from balancer.proxy import codec
 from balancer.proxy.admin import AdminProtocol
 from balancer.proxy.app import ProxyApp
 from balancer.proxy.protocol import ClientProtocol
@@ -67,6 +68,7 @@ async def serve(settings: ProxySettings, worker: int) -> None:
 
 
 def run_worker(settings: ProxySettings, worker: int) -> None:
+    codec.reseed_request_ids()  # after the fork: workers must not share the id prefix and counter
     uvloop.run(serve(settings, worker))
 
 

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 from balancer.proxy import router
 from balancer.proxy.errors import error_response
-from balancer.proxy.headers import forwarding_headers
 
 if TYPE_CHECKING:
     from balancer.proxy.exchange import Exchange
@@ -104,10 +103,6 @@ async def start_tunnel(client: ClientProtocol, ex: Exchange, rest: bytes) -> Non
     if client.closed:
         upstream.close()
         return
-    head = ex.head
     client.tunnel = upstream
-    upstream.transport.write(b"".join((
-        ex.method, b" ", ex.url, b" HTTP/1.1\r\n", head.forwarded,
-        forwarding_headers(head, client.peer_ip, client.scheme, client.trusted, ex.request_id),
-        b"Connection: Upgrade\r\nUpgrade: %s\r\n\r\n" % (head.upgrade or b""), rest)))
+    upstream.transport.write(ex.req.upstream + rest)  # the codec wrote Connection: Upgrade and Upgrade
     app.metrics.record(route, backend, 101, 0, 0, app.loop.time() - now, False)

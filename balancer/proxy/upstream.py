@@ -6,7 +6,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from httptools import HttpParserError, HttpResponseParser
+from balancer.proxy.codec import CLOSE_CLIENT, EOF, Framer, HeadError, parse_response
 
 if TYPE_CHECKING:
     from balancer.proxy.config import Backend
@@ -23,15 +23,13 @@ class UpstreamConn(asyncio.Protocol):
         self.key = key
         self.transport: asyncio.Transport | None = None
         self.exchange: Exchange | None = None
-        self.parser = HttpResponseParser(self)
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.reason = b""
+        self.buffer = b""  # the start of a response head that is not complete yet
+        self.body: Framer | None = None  # the body of the current response, after its head
+        self.keep_alive = False
         self.closed = False
         self.idle_since = 0.0
         self.uses = 0
         self.got_bytes = False  # any response byte for the current exchange
-        self.interim = False  # parsing a 1xx interim response (dropped)
-        self.head_parser = False
 
     # --- lifecycle ----------------------------------------------------------
     def connection_made(self, transport) -> None:
@@ -42,6 +40,9 @@ class UpstreamConn(asyncio.Protocol):
         self.pool.forget(self)
         exchange, self.exchange = self.exchange, None
         if exchange is not None:
+            body = self.body
+            if body is not None:
+                exchange.resp_bytes = body.decoded
             exchange.upstream_lost(self)
 
     def eof_received(self):
@@ -50,18 +51,10 @@ class UpstreamConn(asyncio.Protocol):
 
     def begin(self, exchange: Exchange) -> None:
         self.exchange = exchange
-        self.headers = []
-        self.reason = b""
+        self.buffer = b""
+        self.body = None
         self.got_bytes = False
-        self.interim = False
         self.uses += 1
-        if exchange.method == b"HEAD":
-            # llhttp would wait for the body a HEAD response advertises: this parser stops after the head.
-            self.parser = HttpResponseParser(_HeadOnly(self))
-            self.head_parser = True
-        elif self.head_parser:
-            self.parser = HttpResponseParser(self)
-            self.head_parser = False
 
     def close(self) -> None:
         self.closed = True
@@ -78,76 +71,51 @@ class UpstreamConn(asyncio.Protocol):
         if self.exchange is not None:
             self.exchange.client.resume_reading_if_possible()
 
-    # --- response parsing ---------------------------------------------------
+    # --- response -----------------------------------------------------------
     def data_received(self, data: bytes) -> None:
-        exchange = self.exchange
-        if exchange is None:  # a response nobody asked for: the connection is unusable
+        ex = self.exchange
+        if ex is None:  # a response nobody asked for: the connection is unusable
             self.close()
             return
         self.got_bytes = True
+        client = ex.client
         try:
-            self.parser.feed_data(data)
-            if exchange.out:
-                exchange.flush()
-        except HttpParserError as exc:
-            if self.exchange is exchange:
-                log.info("invalid response from %s:%s: %s", *self.key, exc)
+            body = self.body
+            if body is None:
+                if self.buffer:
+                    data = self.buffer + data
+                    self.buffer = b""
+                flags = ex.flags | CLOSE_CLIENT if (ex.close_after or client.closing) else ex.flags
+                result = parse_response(data, 0, flags, ex.request_id.encode(), ex.set_cookie)
+                if result is None:
+                    self.buffer = data
+                    return
+                end, status, out, body, self.keep_alive, close, body_bytes = result
+                ex.on_response_head(status, close, body_bytes)
+                client.transport.write(out)
+                if body is None:
+                    ex.on_response_end(self, self.keep_alive and end == len(data))
+                    return
+                self.body = body
+                if body.mode == EOF:
+                    ex.until_close = True
+                    ex.resp_chunked = not ex.http10
+            else:
+                out = body.feed(data)
+                if out:
+                    client.transport.write(out)
+                if body.done:
+                    ex.resp_bytes = body.decoded
+                    ex.on_response_end(self, self.keep_alive and body.end == len(data))
+                    return
+            ex.deadline = client.app.loop.time() + client.app.settings.upstream_timeout  # progress
+        except HeadError as exc:
+            if self.exchange is ex:
+                log.info("invalid response from %s:%s: %s", *self.key, exc.args[1])
                 self.exchange = None
                 self.closed = True
                 self.transport.abort()
-                exchange.upstream_lost(self, invalid=True)
-
-    def on_status(self, reason: bytes) -> None:
-        self.reason += reason
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
-
-    def on_headers_complete(self) -> None:
-        status = self.parser.get_status_code()
-        if 100 <= status < 200 and status != 101:
-            self.interim = True
-            self.headers = []
-            self.reason = b""
-            return
-        exchange = self.exchange
-        exchange.on_response_head(self, status)
-        if self.head_parser and self.exchange is exchange:
-            exchange.on_response_end(self, keep_alive=self.parser.should_keep_alive())
-
-    def on_body(self, body: bytes) -> None:
-        self.exchange.on_response_body(body)
-
-    def on_message_complete(self) -> None:
-        if self.interim:
-            self.interim = False
-            return
-        exchange = self.exchange
-        if exchange is not None:
-            exchange.on_response_end(self, keep_alive=self.parser.should_keep_alive())
-
-
-class _HeadOnly:
-    """Parser callbacks for a HEAD response: everything after the head is ignored."""
-
-    def __init__(self, conn: UpstreamConn):
-        self.conn = conn
-        self.done = False
-
-    def on_status(self, reason: bytes) -> None:
-        self.conn.on_status(reason)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if not self.done:
-            self.conn.on_header(name, value)
-
-    def on_headers_complete(self) -> None:
-        if not self.done:
-            self.conn.on_headers_complete()
-            self.done = not self.conn.interim
-
-    def on_message_complete(self) -> None:
-        self.conn.interim = False
+                ex.upstream_lost(self, invalid=True)
 
 
 class UpstreamPool:

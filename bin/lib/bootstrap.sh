@@ -39,8 +39,25 @@ ensure_python_env() {
     "$VF_VENV/bin/pip" install -q --disable-pip-version-check -r "$VF_ROOT/requirements.txt"
     echo "$want" > "$stamp"
   fi
+  ensure_codec
   # shellcheck disable=SC1091
   . "$VF_VENV/bin/activate"
+}
+
+# The proxy's compiled HTTP codec (balancer/proxy/csrc -> balancer/proxy/_codec*.so), rebuilt when its sources change.
+ensure_codec() {
+  local stamp="$VF_VENV/.codec.sha256" want
+  want="$(cat "$VF_ROOT/setup.py" "$VF_ROOT"/balancer/proxy/csrc/* | sha256sum | cut -d' ' -f1)"
+  if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && compgen -G "$VF_ROOT/balancer/proxy/_codec*.so" >/dev/null; then
+    return 0
+  fi
+  command -v gcc >/dev/null 2>&1 || apt_install gcc
+  "$VF_VENV/bin/python" -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(
+    os.path.join(sysconfig.get_paths()["include"], "Python.h")))' || apt_install python3-dev
+  say "building the proxy's compiled codec (python setup.py build_ext --inplace)"
+  (cd "$VF_ROOT" && "$VF_VENV/bin/python" setup.py -q build_ext --inplace >/dev/null) \
+    || die "building the proxy codec failed: run 'python setup.py build_ext --inplace' to see why"
+  echo "$want" > "$stamp"
 }
 
 ensure_redis_binary() {

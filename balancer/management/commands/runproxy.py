@@ -37,7 +37,12 @@ class Command(BaseCommand):
         import faulthandler
         import signal
 
-        from balancer.proxy import server
+        try:
+            from balancer.proxy import server
+        except ImportError as exc:
+            if exc.name == "balancer.proxy._codec":  # not built: say how, rather than a traceback
+                raise CommandError(str(exc))
+            raise
 
         faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 <pid>` prints every stack
 

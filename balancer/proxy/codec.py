@@ -1,0 +1,49 @@
+"""The compiled HTTP/1.1 codec (``balancer/proxy/csrc``, built into ``balancer.proxy._codec``).
+
+One call parses a whole request head and returns the head to send upstream; one call parses a
+response head and returns the client's head plus the body bytes that came with it; a ``Framer``
+forwards the rest of a body (Content-Length countdown, strict chunked decoding, close-delimited).
+There is deliberately no pure-Python fallback: a proxy that silently ran ten times slower would be
+worse than one that refuses to start.
+"""
+
+from __future__ import annotations
+
+import os
+
+BUILD_COMMAND = "python setup.py build_ext --inplace"
+
+try:
+    from balancer.proxy._codec import (
+        CHUNKED,
+        EOF,
+        LENGTH,
+        MAX_HEADERS,
+        Framer,
+        HeadError,
+        Request,
+        new_request_id,
+        parse_request,
+        parse_response,
+        set_request_id_prefix,
+    )
+except ImportError as exc:  # pragma: no cover - exercised by hand on an unbuilt checkout
+    raise ImportError(f"the proxy's compiled codec (balancer.proxy._codec) is not built: run `{BUILD_COMMAND}` in the "
+                      f"project directory (bin/up and bin/test do it) [{exc}]", name="balancer.proxy._codec") from exc
+
+# parse_response flags
+HEAD_REQUEST = 1
+CLIENT_HTTP10 = 2
+CLOSE_CLIENT = 4
+
+__all__ = ["CHUNKED", "CLIENT_HTTP10", "CLOSE_CLIENT", "EOF", "HEAD_REQUEST", "LENGTH", "MAX_HEADERS", "Framer",
+           "HeadError", "Request", "new_request_id", "parse_request", "parse_response", "reseed_request_ids"]
+
+
+def reseed_request_ids() -> None:
+    """A fresh random prefix for generated X-Request-IDs; each worker calls it after the fork, so two workers
+    never hand out the same id."""
+    set_request_id_prefix(os.urandom(4).hex().encode())
+
+
+reseed_request_ids()

@@ -1,0 +1,79 @@
+/* Shared declarations of the proxy's compiled HTTP/1.1 head codec (module balancer.proxy._codec). */
+#ifndef VF_CODEC_H
+#define VF_CODEC_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#define VF_MAX_HEADERS 256
+#define VF_INCOMPLETE (-2)
+
+/* character classes */
+extern uint8_t vf_tchar[256]; /* RFC 9110 token characters */
+extern uint8_t vf_fchar[256]; /* field-value characters: VCHAR, obs-text, SP, HTAB */
+
+extern PyObject *vf_HeadError;
+extern PyTypeObject vf_RequestType;
+extern PyTypeObject vf_FramerType;
+
+/* Sets HeadError(status, message) and returns -1. */
+int vf_fail(int status, const char *message);
+
+/* Case-insensitive comparison of a header name with a lower-case literal of the same length. */
+static inline int vf_eq(const char *s, Py_ssize_t n, const char *lit, Py_ssize_t lit_n) {
+    if (n != lit_n) return 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if ((s[i] | 0x20) != lit[i]) return 0;
+    return 1;
+}
+#define VF_EQ(s, n, lit) vf_eq((s), (n), (lit), (Py_ssize_t)sizeof(lit) - 1)
+
+typedef struct {
+    Py_ssize_t line;      /* offset of the line in the buffer */
+    Py_ssize_t line_len;  /* including CRLF */
+    Py_ssize_t name_len;  /* the name starts at line */
+    Py_ssize_t value;     /* offset of the value, OWS trimmed */
+    Py_ssize_t value_len;
+    int kind;
+    int drop;
+} vf_header;
+
+/* Parses header lines from pos up to and including the empty line.  Returns the offset after the empty line,
+ * VF_INCOMPLETE when more bytes are needed, or -1 with HeadError(status) set. */
+Py_ssize_t vf_scan_headers(const char *buf, Py_ssize_t pos, Py_ssize_t len, vf_header *hs, int *count, int status);
+
+/* Whether a comma-separated Connection value lists the token (case-insensitive). */
+int vf_listed(const char *value, Py_ssize_t n, const char *token, Py_ssize_t token_n);
+
+/* Body framing (body.c) */
+enum { VF_LENGTH = 0, VF_CHUNKED = 1, VF_EOF = 2 };
+typedef struct {
+    PyObject_HEAD
+    int mode;
+    int rechunk;    /* output chunked: canonical re-encoding of chunked input, or chunks of close-delimited input */
+    int terminate;  /* write the last chunk when a chunked input ends */
+    int state;
+    char done;
+    int size_digits;
+    long long remaining;  /* LENGTH: body bytes left; CHUNKED: bytes left in the current chunk */
+    long long decoded;    /* payload bytes seen so far */
+    Py_ssize_t end;       /* where the message ended in the last input (when done) */
+    Py_ssize_t trailer;   /* trailer bytes so far */
+    int status;           /* HeadError status on a framing error */
+} vf_Framer;
+
+vf_Framer *vf_framer_new(int mode, long long length, int rechunk, int terminate, int status);
+/* Runs the framer over in[0:n], writing at most n + 64 bytes to out.  Returns bytes written, or -1 (error set). */
+Py_ssize_t vf_framer_run(vf_Framer *f, const char *in, Py_ssize_t n, char *out);
+
+/* Request ids */
+PyObject *vf_new_request_id(void);
+Py_ssize_t vf_write_request_id(char *out);
+#define VF_REQUEST_ID_LEN 20
+
+PyObject *vf_parse_request(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *vf_parse_response(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+
+#endif

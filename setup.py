@@ -1,0 +1,15 @@
+"""Builds the proxy's compiled head codec: ``python setup.py build_ext --inplace`` (bin/lib/bootstrap.sh runs it)."""
+
+from setuptools import Extension, setup
+
+setup(
+    packages=[],
+    py_modules=[],
+    ext_modules=[Extension(
+        "balancer.proxy._codec",
+        sources=[f"balancer/proxy/csrc/{name}.c" for name in ("module", "request", "response", "body")],
+        depends=["balancer/proxy/csrc/codec.h"],
+        extra_compile_args=["-O2", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter",
+                            "-Wno-missing-field-initializers", "-Wno-cast-function-type"],
+    )],
+)
