@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.asgi_server import AsgiServer  # noqa: E402
+from tests.support.asgi_server import WS_PROTOCOL, AsgiServer  # noqa: E402
 from tests.support.redis_server import RedisServer  # noqa: E402
 
 
@@ -133,7 +133,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=5000)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--client-processes", type=int, default=2)
-    parser.add_argument("--ws", default="wsproto", help="uvicorn's WebSocket implementation")
+    parser.add_argument("--ws", default=WS_PROTOCOL, help="uvicorn's --ws (default: the Procfile's)")
     parser.add_argument("--client", choices=("node", "python"), default="node", help="load generator")
     args = parser.parse_args()
 

@@ -16,8 +16,12 @@ from tests.support.redis_server import free_port
 ROOT = Path(__file__).resolve().parents[2]
 
 
+# What the Procfile runs: uvicorn's wsproto protocol plus the hub's raw-frame fan-out.
+WS_PROTOCOL = "veloflux_site.realtime.wsserver:RawFrameWSProtocol"
+
+
 class AsgiServer:
-    def __init__(self, redis_url: str, ws: str = "wsproto"):
+    def __init__(self, redis_url: str, ws: str = WS_PROTOCOL):
         self.ws = ws
         self.port = free_port()
         self.redis_url = redis_url
@@ -61,7 +65,7 @@ class AsgiServer:
 
 @pytest.fixture(scope="session")
 def asgi_server(redis_server):
-    """The real ASGI app (uvicorn, uvloop, httptools, websockets) for the whole session."""
+    """The real ASGI app (uvicorn, uvloop, httptools, the Procfile's WebSocket protocol) for the whole session."""
     server = AsgiServer(redis_server.url).start()
     yield server
     server.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -22,9 +23,10 @@ class HubClient:
         self.pushes: list[dict] = []
 
     @classmethod
-    async def open(cls, base_url: str, token: str | None = None) -> HubClient:
+    async def open(cls, base_url: str, token: str | None = None, **options: Any) -> HubClient:
+        """``options`` go to websockets' ``connect`` (e.g. ``max_size``, ``max_queue``, ``sock``)."""
         url = f"{base_url}/connection/websocket" + (f"?token={token}" if token else "")
-        return cls(await connect(url, origin="http://127.0.0.1"))
+        return cls(await connect(url, origin="http://127.0.0.1", **options))
 
     async def call(self, method: str, params: dict | None = None, timeout: float = 5.0) -> dict:
         request_id = next(self._ids)

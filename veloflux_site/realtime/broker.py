@@ -4,8 +4,8 @@ Channels are raw Redis pub/sub channel names (hub channels travel on
 ``keys.hub_pubsub(name)``; platform events on ``keys.events_channel(topic)``).
 
 Delivery guarantee: a subscriber receives every publication of a channel in
-offset order, or is told it fell behind (its bounded queue overflowed, or the
-pub/sub connection broke and publications may have passed unseen) — then it
+offset order, or is told it fell behind (more than a bound waits for its client,
+or the pub/sub connection broke and publications may have passed unseen) — then it
 re-subscribes with recovery and gets what it missed from the channel history.
 Nothing is dropped silently.
 """
@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Callable
+from typing import Protocol
 
 import redis.asyncio as aioredis
 from django.conf import settings
@@ -27,8 +28,17 @@ from veloflux_site.storage.connection import build_async_client
 log = logging.getLogger("veloflux.realtime")
 
 
+class Listener(Protocol):
+    """What the broker fans out to. ``deliver`` runs inside the broker's read loop, once per
+    local listener of a message: it must not block (the hub writes the frame there and then)."""
+
+    def deliver(self, channel: str, message: dict) -> None: ...
+
+    def on_lag(self, channel: str) -> None: ...
+
+
 class Subscriber:
-    """A connection's side of the broker: a bounded queue and a lag callback."""
+    """A listener with a bounded queue, read by its own task, and a lag callback."""
 
     def __init__(self, on_lag: Callable[[str], None], maxsize: int = 1000):
         self.queue: asyncio.Queue[tuple[str, dict]] = asyncio.Queue(maxsize=maxsize)
@@ -46,7 +56,7 @@ class Broker:
         self._client_factory = client_factory
         self._client: aioredis.Redis | None = None
         self._pubsub = None
-        self._subscribers: dict[str, set[Subscriber]] = {}
+        self._subscribers: dict[str, set[Listener]] = {}
         self._reader: asyncio.Task | None = None
         self._lock = asyncio.Lock()
         self._confirmations: dict[str, asyncio.Event] = {}
@@ -61,7 +71,7 @@ class Broker:
         if self._reader is None or self._reader.done():
             self._reader = asyncio.create_task(self._read_forever(), name="hub-broker")
 
-    async def subscribe(self, channel: str, subscriber: Subscriber) -> None:
+    async def subscribe(self, channel: str, subscriber: Listener) -> None:
         """Returns once Redis confirmed the subscription: nothing published after this is missed."""
         async with self._lock:
             members = self._subscribers.get(channel)
@@ -77,7 +87,7 @@ class Broker:
         if confirmed is not None:
             await asyncio.wait_for(confirmed.wait(), timeout=5)
 
-    async def unsubscribe(self, channel: str, subscriber: Subscriber) -> None:
+    async def unsubscribe(self, channel: str, subscriber: Listener) -> None:
         async with self._lock:
             members = self._subscribers.get(channel)
             if not members:
@@ -107,7 +117,12 @@ class Broker:
             return
         message = json.loads(raw["data"])
         for subscriber in list(members):
-            subscriber.deliver(channel, message)
+            try:
+                subscriber.deliver(channel, message)
+            except Exception:  # one broken connection must not cost the others their delivery
+                log.exception("delivery to one subscriber of %s failed; it is told to recover", channel)
+                with contextlib.suppress(Exception):
+                    subscriber.on_lag(channel)
 
     async def _read_forever(self) -> None:
         while True:

@@ -19,38 +19,27 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from datetime import UTC, datetime
+from collections.abc import Coroutine
 
 from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from tenants.channels_auth import resolve_principal
 from veloflux_site.realtime import hub
-from veloflux_site.realtime.broker import Subscriber, get_broker
+from veloflux_site.realtime.broker import get_broker
+from veloflux_site.realtime.outbox import envelope, outbox_for, publication_frame
 from veloflux_site.realtime.permissions import Channel, ChannelError, can_publish, can_subscribe
 from veloflux_site.storage import keys
 
 HUB_PREFIX = keys.hub_pubsub("")
 PRESENCE_PREFIX = keys.hub_presence_pubsub("")
 FELL_BEHIND = 3001
+# A subscriber with more than this not yet taken by its client is told it fell behind (and
+# recovers from history) instead of the server buffering without bound.
+MAX_BACKLOG_BYTES = 1024 * 1024
 PRESENCE_REFRESH_SECONDS = 25
 MAX_FRAME_BYTES = 64 * 1024
 MAX_SUBSCRIPTIONS = 256
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def publication_frame(channel: str, message: dict) -> str:
-    """The frame of a publication, encoded once per process however many subscribers get it
-    (the broker hands every local subscriber the same message dict)."""
-    frame = message.get("_frame")
-    if frame is None:
-        frame = message["_frame"] = json.dumps(
-            {"type": "publication", "data": message["data"], "timestamp": now_iso(), "channel": channel,
-             "offset": message["offset"], "epoch": message["epoch"]}, separators=(",", ":"))
-    return frame
 
 
 class PresenceRegistry:
@@ -129,6 +118,13 @@ class BrokerConsumer(AsyncWebsocketConsumer):
 
 
 class HubConsumer(BrokerConsumer):
+    """One hub connection; it is also its own broker subscriber (``deliver``/``on_lag``).
+
+    ``deliver`` runs inside the broker's read loop, once per local subscriber of a
+    publication, and does its work synchronously: decide, then push the frame to the
+    connection's outbox (see outbox.py). Nothing waits per connection on that path.
+    """
+
     async def connect(self):
         self.principal = self.scope.get("principal")
         self.client_id = secrets.token_hex(8)
@@ -136,11 +132,13 @@ class HubConsumer(BrokerConsumer):
         # VeloFlux clients subscribe straight away); otherwise `connect` must come first.
         self.connected = bool(self.principal is not None and self.principal.is_authenticated)
         self.subscriptions: dict[str, Channel] = {}
-        self.lagging: set[str] = set()
         self._last_offset: dict[str, int] = {}  # per channel: the last offset this client was sent
-        self.subscriber = Subscriber(on_lag=self._on_lag)
+        # Per channel whose subscribe reply is not out yet: what arrived meanwhile, sent after the reply.
+        # Unbounded on purpose: a subscribe takes milliseconds, and the messages are shared with every subscriber.
+        self._held: dict[str, list[tuple[str, dict | None]]] = {}
         self.join_leave: set[str] = set()  # channels whose join/leave notices this client asked for
-        self.writer = asyncio.create_task(self._write_loop())
+        self._tasks: set[asyncio.Task] = set()
+        self.out = outbox_for(self.scope, self.send)
         await self.accept()
 
     async def disconnect(self, code):
@@ -148,14 +146,13 @@ class HubConsumer(BrokerConsumer):
             await self._unlisten(name)
             await self._leave(name)
         self.subscriptions.clear()
-        self.writer.cancel()
+        self._held.clear()
+        self.out.close()
 
     # --- frames -------------------------------------------------------------
     async def send_envelope(self, kind: str, data, request_id=None, **extra) -> None:
-        frame = {"type": kind, "data": data, "timestamp": now_iso(), **extra}
-        if request_id is not None:
-            frame["id"] = request_id
-        await self.send(text_data=json.dumps(frame, separators=(",", ":")))
+        self.out.push(envelope(kind, data, request_id, **extra))
+        await self.out.drain()
 
     async def receive(self, text_data=None, bytes_data=None):
         if text_data is None or len(text_data) > MAX_FRAME_BYTES:
@@ -182,7 +179,10 @@ class HubConsumer(BrokerConsumer):
         except CommandError as exc:
             await self.send_envelope("error", {"code": exc.code, "message": str(exc)}, request_id)
             return
-        await self.send_envelope(method, result, request_id)
+        self.out.push(envelope(method, result, request_id))
+        if method == "subscribe":
+            self._release(result["channel"])
+        await self.out.drain()
 
     # --- commands -----------------------------------------------------------
     async def cmd_ping(self, params: dict) -> dict:
@@ -215,20 +215,21 @@ class HubConsumer(BrokerConsumer):
             raise CommandError(105, f"already subscribed to {channel.name}")
         if len(self.subscriptions) >= MAX_SUBSCRIPTIONS:
             raise CommandError(106, f"at most {MAX_SUBSCRIPTIONS} subscriptions per connection")
-        # Subscribe before reading the position so nothing published in between is lost;
-        # the writer drops duplicates by offset.
+        recover = bool(params.get("recover"))
+        try:
+            offset = int(params.get("offset", 0)) if recover else 0
+        except (TypeError, ValueError):
+            raise CommandError(100, "offset must be a whole number")
+        # Subscribe before reading the position so nothing published in between is lost; what
+        # arrives before the reply is held (see _release) and filtered by offset.
         self.subscriptions[channel.name] = channel
-        self.lagging.discard(channel.name)
-        await get_broker().subscribe(keys.hub_pubsub(channel.name), self.subscriber)
+        self._held[channel.name] = []
+        await get_broker().subscribe(keys.hub_pubsub(channel.name), self)
         if params.get("join_leave"):
             self.join_leave.add(channel.name)
-            await get_broker().subscribe(keys.hub_presence_pubsub(channel.name), self.subscriber)
+            await get_broker().subscribe(keys.hub_presence_pubsub(channel.name), self)
         result: dict = {"channel": channel.name}
-        if params.get("recover"):
-            try:
-                offset = int(params.get("offset", 0))
-            except (TypeError, ValueError):
-                raise CommandError(100, "offset must be a whole number")
+        if recover:
             recovery = await _run(hub.recover, channel.name, offset, str(params.get("epoch", "")))
             result.update(recovered=recovery.recovered, publications=recovery.publications,
                           offset=recovery.offset, epoch=recovery.epoch)
@@ -280,52 +281,77 @@ class HubConsumer(BrokerConsumer):
         offset, epoch = await _run(hub.stream_position, channel.name)
         return {"channel": channel.name, "publications": publications, "offset": offset, "epoch": epoch}
 
-    # --- delivery -------------------------------------------------------------
-    async def _unlisten(self, channel: str) -> None:
-        broker = get_broker()
-        await broker.unsubscribe(keys.hub_pubsub(channel), self.subscriber)
-        if channel in self.join_leave:
-            self.join_leave.discard(channel)
-            await broker.unsubscribe(keys.hub_presence_pubsub(channel), self.subscriber)
-
-    def _on_lag(self, redis_channel: str) -> None:
-        if redis_channel.startswith(HUB_PREFIX):
-            self.lagging.add(redis_channel[len(HUB_PREFIX):])
-        # A lost join/leave notice is not data: presence can always be re-read.
-
-    async def _write_loop(self) -> None:
-        while True:
-            redis_channel, message = await self.subscriber.queue.get()
-            if redis_channel.startswith(PRESENCE_PREFIX):
-                await self._presence_notice(redis_channel[len(PRESENCE_PREFIX):], message)
-                continue
-            channel = redis_channel[len(HUB_PREFIX):]
-            if channel in self.lagging:
-                await self._drop_lagging(channel)
-                continue
-            if channel not in self.subscriptions:
-                continue
-            if message["offset"] <= self._last_offset.get(channel, 0):
-                continue  # already delivered through recovery
-            self._last_offset[channel] = message["offset"]
-            await self.send(text_data=publication_frame(channel, message))
-
-    async def _presence_notice(self, channel: str, message: dict) -> None:
-        if channel not in self.subscriptions:
+    # --- delivery (called by the broker, synchronously) -----------------------
+    def deliver(self, redis_channel: str, message: dict) -> None:
+        presence = redis_channel.startswith(PRESENCE_PREFIX)
+        name = redis_channel[len(PRESENCE_PREFIX if presence else HUB_PREFIX):]
+        if name not in self.subscriptions:
             return
+        held = self._held.get(name)
+        if held is not None:
+            held.append((redis_channel, message))
+            return
+        if presence:
+            self._presence_notice(name, message)
+            return
+        offset = message["offset"]
+        if offset <= self._last_offset.get(name, 0):
+            return  # already sent (recovery, or the position read after subscribing)
+        if self.out.backlog() > MAX_BACKLOG_BYTES:
+            self._fall_behind(name)
+            return
+        self._last_offset[name] = offset
+        text, frame = publication_frame(name, message)
+        self.out.push(text, frame)
+
+    def on_lag(self, redis_channel: str) -> None:
+        # A lost join/leave notice is not data: presence can always be re-read.
+        if redis_channel.startswith(HUB_PREFIX):
+            name = redis_channel[len(HUB_PREFIX):]
+            held = self._held.get(name)
+            if held is not None:
+                held.append((redis_channel, None))
+            else:
+                self._fall_behind(name)
+
+    def _release(self, name: str) -> None:
+        """After the subscribe reply: what arrived while it was being prepared, in arrival order."""
+        for redis_channel, message in self._held.pop(name, ()):
+            if message is None:
+                self.on_lag(redis_channel)
+            else:
+                self.deliver(redis_channel, message)
+
+    def _presence_notice(self, channel: str, message: dict) -> None:
         kind = "join" if "join" in message else "leave"
         if message[kind].get("client") != self.client_id:  # no echo of one's own presence
-            await self.send_envelope(kind, {"channel": channel, "info": message[kind]})
+            self.out.push(envelope(kind, {"channel": channel, "info": message[kind]}))
 
-    async def _drop_lagging(self, channel: str) -> None:
+    def _fall_behind(self, channel: str) -> None:
         if self.subscriptions.pop(channel, None) is None:
             return
-        await self._unlisten(channel)
-        self.lagging.discard(channel)
-        await self.send_envelope("unsubscribe", {
+        # The notice goes out even above the bound: it is the one frame the client must get.
+        self.out.push(envelope("unsubscribe", {
             "channel": channel, "code": FELL_BEHIND,
             "reason": "fell behind; subscribe again with recover=true and your last offset and epoch",
-            "offset": self._last_offset.get(channel, 0)})
+            "offset": self._last_offset.get(channel, 0)}))
+        self._spawn(self._forget(channel))
+
+    async def _forget(self, channel: str) -> None:
+        if channel not in self.subscriptions:  # unless the client subscribed again meanwhile
+            await self._unlisten(channel)
+
+    async def _unlisten(self, channel: str) -> None:
+        broker = get_broker()
+        await broker.unsubscribe(keys.hub_pubsub(channel), self)
+        if channel in self.join_leave:
+            self.join_leave.discard(channel)
+            await broker.unsubscribe(keys.hub_presence_pubsub(channel), self)
+
+    def _spawn(self, coro: Coroutine) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # --- presence -------------------------------------------------------------
     def _user_label(self) -> str:

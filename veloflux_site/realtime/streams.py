@@ -18,7 +18,8 @@ from asgiref.sync import sync_to_async
 
 from veloflux_site.realtime import snapshots
 from veloflux_site.realtime.broker import Subscriber, get_broker
-from veloflux_site.realtime.consumers import BrokerConsumer, now_iso
+from veloflux_site.realtime.consumers import BrokerConsumer
+from veloflux_site.realtime.outbox import now_iso
 from veloflux_site.storage import keys
 
 CONTROL_CHANNEL = keys.events_channel("ws")
