@@ -41,7 +41,7 @@ def _label(value: str) -> str:
 
 def prometheus(app: ProxyApp) -> str:
     series: dict[tuple, list] = {k: list(v) for k, v in app.metrics.totals.items()}
-    for key, entry in app.metrics.pending.items():
+    for key, entry in (*app.metrics.labelled(app.metrics.pending).items(), *app.metrics.unflushed.items()):
         acc = series.setdefault(key, [0] * len(entry))
         for i, value in enumerate(entry):
             acc[i] += value

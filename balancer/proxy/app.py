@@ -52,6 +52,7 @@ def async_client(url: str) -> aioredis.Redis:
 class ProxyApp:
     def __init__(self, settings: ProxySettings, loop: asyncio.AbstractEventLoop, worker: int = 0):
         self.settings = settings
+        self.upstream_timeout = settings.upstream_timeout
         self.loop = loop
         self.worker = worker
         self.node_id = f"{settings.node_id}:w{worker}"
@@ -234,7 +235,7 @@ class ProxyApp:
         route = ex.route
         access.info(json.dumps({
             "ts": round(time.time(), 3), "request_id": ex.request_id, "client": ex.client.peer_ip,
-            "method": ex.method.decode("latin-1"), "host": ex.req.host, "path": ex.req.path[:512],
+            "method": ex.req.method.decode("latin-1"), "host": ex.req.host, "path": ex.req.path[:512],
             "status": ex.status, "tenant": route.tenant_id if route else None, "route": route.id if route else None,
             "backend": ex.backend.id if ex.backend else None, "ms": round(elapsed * 1000, 3),
             "bytes_in": ex.body_in, "bytes_out": ex.resp_bytes}))

@@ -19,7 +19,7 @@ log = logging.getLogger("veloflux.proxy")
 
 
 class Backend:
-    __slots__ = ("address", "host", "id", "port", "st", "state", "weight")
+    __slots__ = ("address", "host", "id", "key", "port", "st", "state", "weight")
 
     def __init__(self, data: dict, st: BackendState):
         self.id: str = data["id"]
@@ -27,6 +27,7 @@ class Backend:
         host, _, port = self.address.rpartition(":")
         self.host = host.strip("[]")
         self.port = int(port)
+        self.key = (self.host, self.port)  # the upstream pool's key
         self.weight = max(int(data.get("weight", 100) or 0), 0)
         self.state: str = data.get("state", "active")
         self.st = st

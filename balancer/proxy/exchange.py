@@ -12,11 +12,11 @@ import logging
 from typing import TYPE_CHECKING
 
 from balancer.proxy import router
-from balancer.proxy.codec import CLIENT_HTTP10, HEAD_REQUEST, Request
+from balancer.proxy.codec import Request
 from balancer.proxy.errors import error_response
 
 if TYPE_CHECKING:
-    from balancer.proxy.config import Backend, Route
+    from balancer.proxy.config import Backend, Pool, Route
     from balancer.proxy.protocol import ClientProtocol
     from balancer.proxy.upstream import UpstreamConn
 
@@ -47,23 +47,27 @@ class Exchange:
     resp_bytes = 0
     set_cookie = b""
     until_close = False  # the upstream response body ends when the backend closes
+    body_buf: list[bytes] | tuple = ()  # body bytes (framed for the backend) waiting for a connection
+    retained: list[bytes] | tuple | None = ()  # the body kept for a retry (None: no retry possible)
 
     def __init__(self, client: ClientProtocol, req: Request):
         self.client = client
+        self.app = client.app
         self.req = req
-        self.method = req.method
         self.request_id = req.request_id
-        self.http10 = req.http10
         self.close_after = not req.keep_alive
-        self.body_buf: list[bytes] = []  # body bytes (framed for the backend) waiting for a connection
-        self.retained: list[bytes] | None = [] if req.method in IDEMPOTENT else None
-        self.flags = (HEAD_REQUEST if req.method == b"HEAD" else 0) | (CLIENT_HTTP10 if req.http10 else 0)
+        if req.method not in IDEMPOTENT:
+            self.retained = None
+
+    def expect_body(self) -> None:
+        self.body_buf = []
+        if self.retained is not None:
+            self.retained = []
 
     # --- dispatch -----------------------------------------------------------
     def start(self) -> None:
         """Called when this exchange reaches the head of the connection's pipeline."""
-        client = self.client
-        self.started = client.app.loop.time()
+        now = self.started = self.app.loop.time()
         if self.early_status:
             self.respond_error(self.early_status, close=True)
             return
@@ -75,18 +79,25 @@ class Exchange:
         if pool is None or not route.active:
             self.respond_error(503)
             return
-        backend = None
-        client_ip = self.client_ip() if pool.needs_client_ip else ""
-        if pool.sticky:
-            backend = client.app.sticky.backend_from(pool, self.req.cookie, self.started)
-        if backend is None:
-            backend = router.choose(pool, client_ip, self.started)
-            if backend is not None and pool.sticky:
-                self.set_cookie = client.app.sticky.set_cookie_header(pool, backend)
+        if pool.sticky or pool.needs_client_ip:
+            backend = self._choose_for_session(pool, now)
+        else:
+            backend = router.choose(pool, "", now)
         if backend is None:
             self.respond_error(503)
             return
         self.dispatch(backend)
+
+    def _choose_for_session(self, pool: Pool, now: float) -> Backend | None:
+        backend = None
+        client_ip = self.client_ip() if pool.needs_client_ip else ""
+        if pool.sticky:
+            backend = self.app.sticky.backend_from(pool, self.req.cookie, now)
+        if backend is None:
+            backend = router.choose(pool, client_ip, now)
+            if backend is not None and pool.sticky:
+                self.set_cookie = self.app.sticky.set_cookie_header(pool, backend)
+        return backend
 
     def client_ip(self) -> str:
         """The peer, or the nearest address a trusted proxy in front of us reported."""
@@ -101,11 +112,13 @@ class Exchange:
         self.attempts += 1
         self.holding = True
         backend.st.inflight += 1
-        conn = self.client.app.upstreams.take(backend)
-        if conn is not None:
-            self.attach(conn)
-        else:
-            self.client.app.loop.create_task(self._connect(backend))
+        stack = self.app.upstreams.idle.get(backend.key)
+        while stack:  # the most recently used idle connection to this backend
+            conn = stack.pop()
+            if not conn.closed:
+                self.attach(conn)
+                return
+        self.app.loop.create_task(self._connect(backend))
 
     async def _connect(self, backend: Backend) -> None:
         try:
@@ -124,7 +137,8 @@ class Exchange:
 
     def attach(self, conn: UpstreamConn) -> None:
         self.conn = conn
-        conn.begin(self)
+        conn.exchange = self
+        conn.uses += 1
         client = self.client
         head = self.req.upstream
         if self.body_buf:
@@ -133,7 +147,7 @@ class Exchange:
         if self.body_done:
             if self.req.chunked:
                 head += b"0\r\n\r\n"
-            self.deadline = client.app.loop.time() + client.app.settings.upstream_timeout
+            self.deadline = self.app.loop.time() + self.app.upstream_timeout
         elif self.req.expect_continue and self.body_in == 0:
             client.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         conn.transport.write(head)
@@ -171,22 +185,15 @@ class Exchange:
                 conn.transport.write(b"0\r\n\r\n")
             self.deadline = self.client.app.loop.time() + self.client.app.settings.upstream_timeout
 
-    # --- response (from the upstream connection) ------------------------------
-    def on_response_head(self, status: int, close: bool, body_bytes: int) -> None:
-        self.status = status
-        self.resp_started = True
-        self.resp_bytes = body_bytes
-        if close:
-            self.close_after = True
-
+    # --- response (the upstream connection parses it) ------------------------
     def on_response_end(self, conn: UpstreamConn, keep_alive: bool) -> None:
         self.conn = None
         if keep_alive and self.body_done and not conn.closed:
-            self.client.app.upstreams.release(conn)
+            self.app.upstreams.release(conn)
         else:
             conn.close()
-        if not self.body_done:
-            self.close_after = True  # the rest of the request body would be read as the next request
+            if not self.body_done:
+                self.close_after = True  # the rest of the request body would be read as the next request
         self.finish(failed=self.status >= 500)
 
     # --- failures -----------------------------------------------------------
@@ -273,13 +280,15 @@ class Exchange:
     # --- endings ------------------------------------------------------------
     def finish(self, failed: bool) -> None:
         self.resp_done = True
-        app = self.client.app
+        app = self.app
         now = app.loop.time()
         backend = self.backend
         st = backend.st
-        self._drop()
+        if self.holding:
+            self.holding = False
+            st.inflight -= 1
         elapsed = now - self.started
-        st.observe(now, elapsed * 1000, failed)
+        st.observe(now, elapsed * 1000.0, failed)
         if failed:
             peers = router.usable_peers(app.snapshot.pools_of_backend.get(backend.id, []), backend, now)
             app.registry.failure(st, now, peers, f"http {self.status}")
@@ -288,7 +297,7 @@ class Exchange:
         app.metrics.record(self.route, backend, self.status, self.body_in, self.resp_bytes, elapsed, failed)
         if app.access_log is not None:
             app.access_log(self, elapsed)
-        self.client.exchange_done(self, self.close_after)
+        self.client.exchange_done(self, self.close_after, now)
 
     def respond_error(self, status: int, close: bool = False, counted: bool = False) -> None:
         """Answer with the proxy's own error page (before any upstream response byte was sent)."""

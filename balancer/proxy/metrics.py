@@ -36,16 +36,16 @@ class Metrics:
     def __init__(self, node_id: str, registry: StateRegistry):
         self.node_id = node_id
         self.registry = registry
-        self.pending: dict[tuple[str, str, str, str], list] = {}
-        self.totals: dict[tuple[str, str, str, str], list] = {}
+        self.pending: dict[tuple[Route, Backend | None], list] = {}  # counts since the last flush
+        self.totals: dict[tuple[str, str, str, str], list] = {}  # (tenant, route id, pool, backend id) -> flushed
+        self.unflushed: dict[tuple[str, str, str, str], list] = {}  # kept from failed flushes
         self.flushes = 0
         self.flush_errors = 0
         self.failing = 0  # consecutive failed flushes
 
     def record(self, route: Route, backend: Backend | None, status: int, bytes_in: int, bytes_out: int,
                elapsed_s: float, error: bool) -> None:
-        pool = route.pool.name if route.pool is not None else ""
-        key = (route.tenant_id, route.id, pool, backend.id if backend is not None else "")
+        key = (route, backend)
         entry = self.pending.get(key)
         if entry is None:
             entry = self.pending[key] = _new()
@@ -61,9 +61,31 @@ class Metrics:
             entry[9] += 1
         entry[N_FIELDS + bisect.bisect_left(BUCKETS_MS, latency_ms)] += 1
 
+    @staticmethod
+    def label(key: tuple[Route, Backend | None]) -> tuple[str, str, str, str]:
+        route, backend = key
+        return (route.tenant_id, route.id, route.pool.name if route.pool is not None else "",
+                backend.id if backend is not None else "")
+
+    def labelled(self, series: dict[tuple[Route, Backend | None], list]) -> dict[tuple[str, str, str, str], list]:
+        """Series keyed by (tenant, route id, pool, backend id); routes of an old snapshot merge into the new ones."""
+        out: dict[tuple[str, str, str, str], list] = {}
+        for key, entry in series.items():
+            label = self.label(key)
+            acc = out.get(label)
+            if acc is None:
+                out[label] = list(entry)
+            else:
+                for i, value in enumerate(entry):
+                    acc[i] += value
+        return out
+
     # --- flush --------------------------------------------------------------
     async def flush(self, redis) -> None:
-        pending, self.pending = self.pending, {}
+        pending = self.labelled(self.pending)
+        self.pending = {}
+        unflushed, self.unflushed = self.unflushed, {}
+        self._merge_back(unflushed, into=pending)
         ejections, self.registry.pending_ejections = self.registry.pending_ejections, []
         restores, self.registry.pending_restores = self.registry.pending_restores, []
         now = time.time()
@@ -85,7 +107,7 @@ class Metrics:
             self.registry.pending_restores[:0] = restores
             if self.failing == 1 or self.failing % 60 == 0:
                 log.warning("metrics flush failed %d time(s) in a row (%s); %d series kept for the next try",
-                            self.failing, exc, len(self.pending))
+                            self.failing, exc, len(self.unflushed))
             return
         if self.failing:
             log.info("metrics flush works again after %d failure(s)", self.failing)
@@ -99,11 +121,13 @@ class Metrics:
                 for i, value in enumerate(entry):
                     total[i] += value
 
-    def _merge_back(self, pending: dict) -> None:
-        for key, entry in pending.items():
-            current = self.pending.get(key)
+    def _merge_back(self, pending: dict, into: dict | None = None) -> None:
+        """Counts a failed flush could not write are kept (under their labels) for the next one."""
+        target = self.unflushed if into is None else into
+        for label, entry in pending.items():
+            current = target.get(label)
             if current is None:
-                self.pending[key] = entry
+                target[label] = entry
             else:
                 for i, value in enumerate(entry):
                     current[i] += value

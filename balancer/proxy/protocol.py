@@ -137,13 +137,19 @@ class ClientProtocol(asyncio.Protocol):
         if req.chunked:
             self.body = Framer(CHUNKED, 0, True)  # re-encoded canonically towards the backend
             self.reading = ex
+            ex.expect_body()
         elif length > 0:
             self.body = Framer(LENGTH, length)
             self.reading = ex
+            ex.expect_body()
             if route is not None and route.max_body is not None and length > route.max_body:
                 ex.early_status = 413
         else:
             ex.body_done = True
+        if self.active is None and not self.queue:
+            self.active = ex
+            ex.start()
+            return
         self.queue.append(ex)
         if self.active is None:
             self._next()
@@ -176,7 +182,7 @@ class ClientProtocol(asyncio.Protocol):
             self.active = ex
             ex.start()
 
-    def exchange_done(self, ex: Exchange, close: bool) -> None:
+    def exchange_done(self, ex: Exchange, close: bool, now: float = 0.0) -> None:
         if self.active is ex:
             self.active = None
         if close or self.closed:
@@ -185,7 +191,7 @@ class ClientProtocol(asyncio.Protocol):
             if self.transport is not None:
                 self.transport.close()
             return
-        self.idle_since = self.app.loop.time()
+        self.idle_since = now or self.app.loop.time()
         if self.read_paused and len(self.queue) < MAX_PIPELINE:
             self.read_paused = False
             self.transport.resume_reading()

@@ -49,13 +49,6 @@ class UpstreamConn(asyncio.Protocol):
         self.closed = True  # never hand this connection out again; connection_lost follows
         return False  # close our side too
 
-    def begin(self, exchange: Exchange) -> None:
-        self.exchange = exchange
-        self.buffer = b""
-        self.body = None
-        self.got_bytes = False
-        self.uses += 1
-
     def close(self) -> None:
         self.closed = True
         self.exchange = None
@@ -85,30 +78,36 @@ class UpstreamConn(asyncio.Protocol):
                 if self.buffer:
                     data = self.buffer + data
                     self.buffer = b""
-                flags = ex.flags | CLOSE_CLIENT if (ex.close_after or client.closing) else ex.flags
-                result = parse_response(data, 0, flags, ex.request_id.encode(), ex.set_cookie)
+                req = ex.req
+                flags = req.flags | CLOSE_CLIENT if (ex.close_after or client.closing) else req.flags
+                result = parse_response(data, 0, flags, req, ex.set_cookie)
                 if result is None:
                     self.buffer = data
                     return
-                end, status, out, body, self.keep_alive, close, body_bytes = result
-                ex.on_response_head(status, close, body_bytes)
+                end, ex.status, out, body, self.keep_alive, close, ex.resp_bytes = result
+                ex.resp_started = True
+                if close:
+                    ex.close_after = True
                 client.transport.write(out)
                 if body is None:
+                    self.got_bytes = False  # for the next exchange
                     ex.on_response_end(self, self.keep_alive and end == len(data))
                     return
                 self.body = body
                 if body.mode == EOF:
                     ex.until_close = True
-                    ex.resp_chunked = not ex.http10
+                    ex.resp_chunked = not req.http10
             else:
                 out = body.feed(data)
                 if out:
                     client.transport.write(out)
                 if body.done:
                     ex.resp_bytes = body.decoded
+                    self.body = None
+                    self.got_bytes = False
                     ex.on_response_end(self, self.keep_alive and body.end == len(data))
                     return
-            ex.deadline = client.app.loop.time() + client.app.settings.upstream_timeout  # progress
+            ex.deadline = ex.app.loop.time() + ex.app.upstream_timeout  # progress
         except HeadError as exc:
             if self.exchange is ex:
                 log.info("invalid response from %s:%s: %s", *self.key, exc.args[1])
@@ -126,29 +125,23 @@ class UpstreamPool:
         self.idle_timeout = idle_timeout
         self.connect_timeout = connect_timeout
 
-    def take(self, backend: Backend) -> UpstreamConn | None:
-        stack = self.idle.get((backend.host, backend.port))
-        while stack:
-            conn = stack.pop()
-            if not conn.closed:
-                return conn
-        return None
-
     async def connect(self, backend: Backend) -> UpstreamConn:
-        key = (backend.host, backend.port)
+        key = backend.key
         _, conn = await asyncio.wait_for(
             self.loop.create_connection(lambda: UpstreamConn(self, key), backend.host, backend.port),
             self.connect_timeout)
         return conn
 
-    def release(self, conn: UpstreamConn) -> None:
+    def release(self, conn: UpstreamConn, now: float = 0.0) -> None:
         conn.exchange = None
-        stack = self.idle.setdefault(conn.key, [])
+        stack = self.idle.get(conn.key)
+        if stack is None:
+            stack = self.idle[conn.key] = []
         if conn.closed or len(stack) >= self.max_idle:
             conn.close()
             return
-        conn.idle_since = self.loop.time()
-        conn.transport.resume_reading()
+        conn.idle_since = now or self.loop.time()
+        conn.transport.resume_reading()  # a slow client may have paused it
         stack.append(conn)
 
     def forget(self, conn: UpstreamConn) -> None:

@@ -8,6 +8,13 @@
 #include <string.h>
 
 #define VF_MAX_HEADERS 256
+/* parse_response flags */
+#define VF_F_HEAD 1   /* the request was HEAD: no body whatever the head says */
+#define VF_F_HTTP10 2 /* the client speaks HTTP/1.0: no chunked encoding towards it */
+#define VF_F_CLOSE 4  /* the client connection closes after this response */
+
+/* The request-id field of a parsed request (request.c), for the response head. */
+PyObject *vf_request_id_of(PyObject *request);
 #define VF_INCOMPLETE (-2)
 
 /* character classes */

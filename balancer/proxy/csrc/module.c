@@ -113,7 +113,7 @@ static PyMethodDef methods[] = {
     {"parse_request", (PyCFunction)(void (*)(void))vf_parse_request, METH_FASTCALL,
      "parse_request(data, pos, max_head, peer, scheme, trusted) -> Request | None"},
     {"parse_response", (PyCFunction)(void (*)(void))vf_parse_response, METH_FASTCALL,
-     "parse_response(data, pos, flags, request_id, extra) -> (end, status, out, framer, keep_alive, close, body_bytes)"
+     "parse_response(data, pos, flags, request, extra) -> (end, status, out, framer, keep_alive, close, body_bytes)"
      " | None"},
     {"new_request_id", new_request_id, METH_NOARGS, "a new request id (prefix + counter)"},
     {"set_request_id_prefix", set_request_id_prefix, METH_O, "8 bytes that start every generated request id"},

@@ -20,6 +20,7 @@ typedef struct {
     PyObject *accept;     /* bytes | None */
     PyObject *upgrade;    /* bytes | None: Upgrade value when the request asks for one (Connection: upgrade) */
     long long content_length;
+    int flags; /* parse_response flags this request implies (HEAD, HTTP/1.0 client) */
     char http10, keep_alive, chunked, expect_continue;
 } Request;
 
@@ -288,6 +289,7 @@ PyObject *vf_parse_request(PyObject *self, PyObject *const *args, Py_ssize_t nar
     r->keep_alive = (char)(http10 ? (conn_keep_alive && !conn_close) : !conn_close);
     r->chunked = (char)chunked;
     r->expect_continue = (char)(expect && !http10);
+    r->flags = (method_n == 4 && memcmp(method, "HEAD", 4) == 0 ? VF_F_HEAD : 0) | (http10 ? VF_F_HTTP10 : 0);
     const char *hv = authority ? authority : (host_i >= 0 ? buf + hs[host_i].value : "");
     Py_ssize_t hn = authority ? authority_n : (host_i >= 0 ? hs[host_i].value_len : 0);
     if ((r->method = method_bytes(method, method_n)) == NULL ||
@@ -384,6 +386,10 @@ error:
     return NULL;
 }
 
+PyObject *vf_request_id_of(PyObject *request) {
+    return Py_IS_TYPE(request, &vf_RequestType) ? ((Request *)request)->request_id : NULL;
+}
+
 static void request_dealloc(Request *r) {
     Py_XDECREF(r->method);
     Py_XDECREF(r->path);
@@ -409,6 +415,7 @@ static PyMemberDef request_members[] = {
     {"accept", T_OBJECT, offsetof(Request, accept), READONLY, NULL},
     {"upgrade", T_OBJECT, offsetof(Request, upgrade), READONLY, NULL},
     {"content_length", T_LONGLONG, offsetof(Request, content_length), READONLY, "-1 when absent"},
+    {"flags", T_INT, offsetof(Request, flags), READONLY, "HEAD_REQUEST | CLIENT_HTTP10 as they apply"},
     {"http10", T_BOOL, offsetof(Request, http10), READONLY, NULL},
     {"keep_alive", T_BOOL, offsetof(Request, keep_alive), READONLY, NULL},
     {"chunked", T_BOOL, offsetof(Request, chunked), READONLY, NULL},

@@ -3,9 +3,9 @@
 #include "codec.h"
 
 #define MAX_RESPONSE_HEAD 65536
-#define F_HEAD 1   /* the request was HEAD: no body whatever the head says */
-#define F_HTTP10 2 /* the client speaks HTTP/1.0: no chunked encoding towards it */
-#define F_CLOSE 4  /* the client connection closes after this response */
+#define F_HEAD VF_F_HEAD
+#define F_HTTP10 VF_F_HTTP10
+#define F_CLOSE VF_F_CLOSE
 
 enum { R_OTHER, R_CONNECTION, R_HOP, R_TE, R_CL, R_XRID };
 
@@ -64,8 +64,9 @@ static Py_ssize_t status_line(const char *buf, Py_ssize_t p, Py_ssize_t len, int
 #define PUTN(src, n) (w = (char *)memcpy(w, (src), (n)) + (n))
 
 PyObject *vf_parse_response(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 5 || !PyBytes_Check(args[0]) || !PyBytes_Check(args[3]) || !PyBytes_Check(args[4])) {
-        PyErr_SetString(PyExc_TypeError, "parse_response(data: bytes, pos, flags, request_id: bytes, extra: bytes)");
+    PyObject *request_id = nargs == 5 ? vf_request_id_of(args[3]) : NULL;
+    if (nargs != 5 || !PyBytes_Check(args[0]) || request_id == NULL || !PyBytes_Check(args[4])) {
+        PyErr_SetString(PyExc_TypeError, "parse_response(data: bytes, pos, flags, request: Request, extra: bytes)");
         return NULL;
     }
     const char *buf = PyBytes_AS_STRING(args[0]);
@@ -159,8 +160,12 @@ PyObject *vf_parse_response(PyObject *self, PyObject *const *args, Py_ssize_t na
         reason_p = default_reason(status);
         reason_n = (Py_ssize_t)strlen(reason_p);
     }
-    const char *rid = PyBytes_AS_STRING(args[3]), *extra = PyBytes_AS_STRING(args[4]);
-    Py_ssize_t rid_n = PyBytes_GET_SIZE(args[3]), extra_n = PyBytes_GET_SIZE(args[4]);
+    Py_ssize_t rid_n, extra_n = PyBytes_GET_SIZE(args[4]);
+    const char *rid = PyUnicode_AsUTF8AndSize(request_id, &rid_n), *extra = PyBytes_AS_STRING(args[4]);
+    if (rid == NULL) {
+        Py_XDECREF(framer);
+        return NULL;
+    }
     Py_ssize_t size = 13 + reason_n + 2 + extra_n + 2;
     for (int i = 0; i < count; i++)
         if (!hs[i].drop) size += hs[i].line_len;
