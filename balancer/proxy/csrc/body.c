@@ -4,8 +4,8 @@
 
 #include <structmember.h>
 
-enum { S_SIZE, S_SIZE_MORE, S_EXT, S_SIZE_LF, S_DATA, S_DATA_CR, S_DATA_LF, S_TRAILER, S_TRAILER_LINE,
-       S_TRAILER_LF, S_END_LF };
+enum { S_SIZE, S_SIZE_MORE, S_EXT, S_SIZE_LF, S_DATA, S_DATA_CR, S_DATA_LF, S_TRAILER, S_TRAILER_NAME,
+       S_TRAILER_LINE, S_TRAILER_LF, S_END_LF };
 
 #define MAX_TRAILER 16384
 
@@ -118,8 +118,13 @@ Py_ssize_t vf_framer_run(vf_Framer *f, const char *in, Py_ssize_t n, char *out) 
                 p++;
                 break;
             case S_TRAILER:
-                f->state = c == '\r' ? S_END_LF : S_TRAILER_LINE;
+                f->state = c == '\r' ? S_END_LF : S_TRAILER_NAME;
                 if (c != '\r' && !vf_tchar[(uint8_t)c]) return vf_fail(f->status, "invalid trailer");
+                p++;
+                break;
+            case S_TRAILER_NAME:
+                if (c == ':') f->state = S_TRAILER_LINE;
+                else if (!vf_tchar[(uint8_t)c]) return vf_fail(f->status, "invalid trailer");
                 p++;
                 break;
             case S_TRAILER_LINE:

@@ -162,6 +162,7 @@ PyObject *vf_parse_request(PyObject *self, PyObject *const *args, Py_ssize_t nar
     }
     Py_ssize_t p = pos;
     while (p + 1 < len && buf[p] == '\r' && buf[p + 1] == '\n') p += 2; /* empty lines before a request line */
+    if (p + 1 == len && buf[p] == '\r') Py_RETURN_NONE;
     Py_ssize_t start = p;
     while (p < len && vf_tchar[(uint8_t)buf[p]]) p++;
     const char *method = buf + start;
