@@ -1,4 +1,4 @@
-"""``python manage.py runproxy``: the VeloFlux data plane (uvloop + httptools, SO_REUSEPORT workers)."""
+"""``python manage.py runproxy``: the VeloFlux data plane (uvloop + a compiled head codec, SO_REUSEPORT workers)."""
 
 from __future__ import annotations
 
