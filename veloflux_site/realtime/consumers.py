@@ -330,6 +330,9 @@ class HubConsumer(BrokerConsumer):
     def _fall_behind(self, channel: str) -> None:
         if self.subscriptions.pop(channel, None) is None:
             return
+        # No longer refreshed, its presence expires unless it subscribes again (a leave here
+        # could race with that subscribe's join).
+        presence_registry().discard(channel, self.client_id)
         # The notice goes out even above the bound: it is the one frame the client must get.
         self.out.push(envelope("unsubscribe", {
             "channel": channel, "code": FELL_BEHIND,
