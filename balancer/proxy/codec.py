@@ -22,6 +22,7 @@ try:
         Framer,
         HeadError,
         Request,
+        account,
         new_request_id,
         parse_request,
         parse_response,
@@ -37,7 +38,7 @@ CLIENT_HTTP10 = 2
 CLOSE_CLIENT = 4
 
 __all__ = ["CHUNKED", "CLIENT_HTTP10", "CLOSE_CLIENT", "EOF", "HEAD_REQUEST", "LENGTH", "MAX_HEADERS", "Framer",
-           "HeadError", "Request", "new_request_id", "parse_request", "parse_response", "reseed_request_ids"]
+           "HeadError", "Request", "account", "new_request_id", "parse_request", "parse_response", "reseed_request_ids"]
 
 
 def reseed_request_ids() -> None:

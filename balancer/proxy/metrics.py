@@ -6,12 +6,12 @@ ejections this worker decided (``vf:routing:ejections``).
 
 from __future__ import annotations
 
-import bisect
 import json
 import logging
 import time
 from typing import TYPE_CHECKING
 
+from balancer.proxy.codec import account
 from veloflux_site.storage import keys
 
 if TYPE_CHECKING:
@@ -49,17 +49,7 @@ class Metrics:
         entry = self.pending.get(key)
         if entry is None:
             entry = self.pending[key] = _new()
-        latency_ms = elapsed_s * 1000.0
-        entry[0] += 1
-        klass = status // 100
-        if 1 <= klass <= 5:
-            entry[klass] += 1
-        entry[6] += bytes_in
-        entry[7] += bytes_out
-        entry[8] += latency_ms
-        if error:
-            entry[9] += 1
-        entry[N_FIELDS + bisect.bisect_left(BUCKETS_MS, latency_ms)] += 1
+        account(entry, status, bytes_in, bytes_out, elapsed_s * 1000.0, error)  # compiled: once per request
 
     @staticmethod
     def label(key: tuple[Route, Backend | None]) -> tuple[str, str, str, str]:

@@ -82,5 +82,6 @@ Py_ssize_t vf_write_request_id(char *out);
 
 PyObject *vf_parse_request(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *vf_parse_response(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *vf_account(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 
 #endif

@@ -115,6 +115,8 @@ static PyMethodDef methods[] = {
     {"parse_response", (PyCFunction)(void (*)(void))vf_parse_response, METH_FASTCALL,
      "parse_response(data, pos, flags, request, extra) -> (end, status, out, framer, keep_alive, close, body_bytes)"
      " | None"},
+    {"account", (PyCFunction)(void (*)(void))vf_account, METH_FASTCALL,
+     "account(series, status, bytes_in, bytes_out, latency_ms, error): add one request to a metrics series"},
     {"new_request_id", new_request_id, METH_NOARGS, "a new request id (prefix + counter)"},
     {"set_request_id_prefix", set_request_id_prefix, METH_O, "8 bytes that start every generated request id"},
     {NULL, NULL, 0, NULL},
