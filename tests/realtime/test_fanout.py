@@ -113,6 +113,28 @@ def test_it_sends_the_subscribe_reply_before_any_publication_of_the_channel(asgi
         assert following == list(range(offset + 1, offset + 6))
 
 
+
+def test_it_keeps_pings_and_the_closing_handshake_intact_between_raw_frames(asgi_server, owner):
+    """Raw frames share the wire with frames wsproto writes (pongs, close): neither may corrupt the other."""
+    channel = f"tenant:{owner.tenant_id}:mixed"
+
+    async def scenario():
+        client = await connected(asgi_server, owner, max_queue=None)  # never stops reading: pongs get through
+        await client.call("subscribe", {"channel": channel})
+        publisher = Publisher(channel, count=300)
+        publisher.start()
+        pongs = 0
+        for _ in range(10):
+            await asyncio.wait_for(await client.ws.ping(), 5)
+            pongs += 1
+        offsets = await publications(client, channel, 300)
+        publisher.join()
+        await client.close()
+        return pongs, offsets, client.ws.close_code
+
+    pongs, offsets, close_code = run(scenario())
+    assert pongs == 10 and offsets == list(range(1, 301)) and close_code == 1000
+
 def slow_socket(port: int) -> socket.socket:
     """A client socket whose kernel buffer holds almost nothing, so a client that stops reading shows at once."""
     sock = socket.socket()
