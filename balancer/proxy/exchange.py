@@ -86,7 +86,7 @@ class Exchange:
         if backend is None:
             self.respond_error(503)
             return
-        self.dispatch(backend)
+        self.dispatch(backend, now)
 
     def _choose_for_session(self, pool: Pool, now: float) -> Backend | None:
         backend = None
@@ -107,7 +107,7 @@ class Exchange:
             return xff.rsplit(b",", 1)[-1].strip().decode("latin-1")
         return peer
 
-    def dispatch(self, backend: Backend) -> None:
+    def dispatch(self, backend: Backend, now: float = 0.0) -> None:
         self.backend = backend
         self.attempts += 1
         self.holding = True
@@ -116,7 +116,7 @@ class Exchange:
         while stack:  # the most recently used idle connection to this backend
             conn = stack.pop()
             if not conn.closed:
-                self.attach(conn)
+                self.attach(conn, now)
                 return
         self.app.loop.create_task(self._connect(backend))
 
@@ -135,7 +135,7 @@ class Exchange:
             return
         self.attach(conn)
 
-    def attach(self, conn: UpstreamConn) -> None:
+    def attach(self, conn: UpstreamConn, now: float = 0.0) -> None:
         self.conn = conn
         conn.exchange = self
         conn.uses += 1
@@ -147,13 +147,14 @@ class Exchange:
         if self.body_done:
             if self.req.chunked:
                 head += b"0\r\n\r\n"
-            self.deadline = self.app.loop.time() + self.app.upstream_timeout
+            self.deadline = (now or self.app.loop.time()) + self.app.upstream_timeout
         elif self.req.expect_continue and self.body_in == 0:
             client.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         conn.transport.write(head)
         if client.write_paused:
             conn.transport.pause_reading()
-        client.resume_reading_if_possible()
+        if client.read_paused or client.reads_held or not self.body_done:
+            client.resume_reading_if_possible()
 
     # --- request body (from the client's framer) -----------------------------
     def on_request_body(self, out: bytes, decoded: int) -> None:
@@ -188,13 +189,14 @@ class Exchange:
     # --- response (the upstream connection parses it) ------------------------
     def on_response_end(self, conn: UpstreamConn, keep_alive: bool) -> None:
         self.conn = None
+        now = self.app.loop.time()
         if keep_alive and self.body_done and not conn.closed:
-            self.app.upstreams.release(conn)
+            self.app.upstreams.release(conn, now)
         else:
             conn.close()
             if not self.body_done:
                 self.close_after = True  # the rest of the request body would be read as the next request
-        self.finish(failed=self.status >= 500)
+        self.finish(self.status >= 500, now)
 
     # --- failures -----------------------------------------------------------
     def upstream_lost(self, conn: UpstreamConn, invalid: bool = False) -> None:
@@ -278,10 +280,10 @@ class Exchange:
             conn.close()
 
     # --- endings ------------------------------------------------------------
-    def finish(self, failed: bool) -> None:
+    def finish(self, failed: bool, now: float = 0.0) -> None:
         self.resp_done = True
         app = self.app
-        now = app.loop.time()
+        now = now or app.loop.time()
         backend = self.backend
         st = backend.st
         if self.holding:

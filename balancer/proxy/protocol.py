@@ -46,6 +46,7 @@ class ClientProtocol(asyncio.Protocol):
         self.closing = False
         self.write_paused = False
         self.read_paused = False
+        self.reads_held = False  # reading paused by a backend connection that cannot take more request body
         self.tunnel = None
 
     # --- connection ---------------------------------------------------------
@@ -85,6 +86,7 @@ class ClientProtocol(asyncio.Protocol):
             self.tunnel.transport.resume_reading()
 
     def resume_reading_if_possible(self) -> None:
+        self.reads_held = False
         if self.read_paused and len(self.queue) < MAX_PIPELINE and not self.closing:
             self.read_paused = False
             self.transport.resume_reading()

@@ -58,7 +58,9 @@ class UpstreamConn(asyncio.Protocol):
     # --- flow control -------------------------------------------------------
     def pause_writing(self) -> None:
         if self.exchange is not None:
-            self.exchange.client.transport.pause_reading()
+            client = self.exchange.client
+            client.reads_held = True
+            client.transport.pause_reading()
 
     def resume_writing(self) -> None:
         if self.exchange is not None:

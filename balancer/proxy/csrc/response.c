@@ -216,9 +216,23 @@ PyObject *vf_parse_response(PyObject *self, PyObject *const *args, Py_ssize_t na
         Py_XDECREF(framer);
         return NULL;
     }
-    PyObject *done_framer = framer != NULL && !framer->done ? (PyObject *)framer : Py_None;
-    PyObject *result = Py_BuildValue("(niNOOOL)", consumed, status, out, done_framer, keep_alive ? Py_True : Py_False,
-                                     close ? Py_True : Py_False, framer != NULL ? framer->decoded : 0LL);
+    PyObject *result = PyTuple_New(7);
+    PyObject *end_o = PyLong_FromSsize_t(consumed), *status_o = PyLong_FromLong(status);
+    PyObject *body_o = PyLong_FromLongLong(framer != NULL ? framer->decoded : 0);
+    if (result == NULL || end_o == NULL || status_o == NULL || body_o == NULL) {
+        Py_XDECREF(result);
+        Py_XDECREF(end_o);
+        Py_XDECREF(status_o);
+        Py_XDECREF(body_o);
+        goto error;
+    }
+    PyTuple_SET_ITEM(result, 0, end_o);
+    PyTuple_SET_ITEM(result, 1, status_o);
+    PyTuple_SET_ITEM(result, 2, out);
+    PyTuple_SET_ITEM(result, 3, framer != NULL && !framer->done ? Py_NewRef(framer) : Py_NewRef(Py_None));
+    PyTuple_SET_ITEM(result, 4, Py_NewRef(keep_alive ? Py_True : Py_False));
+    PyTuple_SET_ITEM(result, 5, Py_NewRef(close ? Py_True : Py_False));
+    PyTuple_SET_ITEM(result, 6, body_o);
     Py_XDECREF(framer);
     return result;
 error:
