@@ -152,6 +152,7 @@ class Exchange:
             client.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         conn.transport.write(head)
         if client.write_paused:
+            conn.paused = True
             conn.transport.pause_reading()
         if client.read_paused or client.reads_held or not self.body_done:
             client.resume_reading_if_possible()

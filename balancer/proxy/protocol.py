@@ -73,6 +73,7 @@ class ClientProtocol(asyncio.Protocol):
         self.write_paused = True
         active = self.active
         if active is not None and active.conn is not None:
+            active.conn.paused = True
             active.conn.transport.pause_reading()
         if self.tunnel is not None:
             self.tunnel.transport.pause_reading()
@@ -81,6 +82,7 @@ class ClientProtocol(asyncio.Protocol):
         self.write_paused = False
         active = self.active
         if active is not None and active.conn is not None and not active.conn.closed:
+            active.conn.paused = False
             active.conn.transport.resume_reading()
         if self.tunnel is not None:
             self.tunnel.transport.resume_reading()

@@ -26,6 +26,7 @@ class UpstreamConn(asyncio.Protocol):
         self.buffer = b""  # the start of a response head that is not complete yet
         self.body: Framer | None = None  # the body of the current response, after its head
         self.keep_alive = False
+        self.paused = False  # reading paused because the client reads slowly
         self.closed = False
         self.idle_since = 0.0
         self.uses = 0
@@ -143,7 +144,9 @@ class UpstreamPool:
             conn.close()
             return
         conn.idle_since = now or self.loop.time()
-        conn.transport.resume_reading()  # a slow client may have paused it
+        if conn.paused:  # a slow client paused it
+            conn.paused = False
+            conn.transport.resume_reading()
         stack.append(conn)
 
     def forget(self, conn: UpstreamConn) -> None:
