@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
 import pytest
 
 from balancer.proxy import codec
@@ -248,3 +253,21 @@ def test_it_decodes_chunked_bodies_the_same_whatever_the_read_boundaries():
         out += framer.feed(body[cut:])
         ended = cut + framer.end if ended is None else ended
         assert (out, framer.done, framer.decoded, ended) == (b"hello chunked world", True, 19, len(body) - 4), cut
+
+
+def test_it_refuses_to_start_the_proxy_without_the_compiled_codec_and_names_the_build_command():
+    hide_the_build = textwrap.dedent("""
+        import sys
+        class Unbuilt:
+            def find_spec(self, name, path=None, target=None):
+                if name == "balancer.proxy._codec":
+                    raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        sys.meta_path.insert(0, Unbuilt())
+        sys.argv = ["manage.py", "runproxy", "--port", "0", "--admin-port", "0", "--workers", "1"]
+        import runpy
+        runpy.run_path("manage.py", run_name="__main__")
+    """)
+    result = subprocess.run([sys.executable, "-c", hide_the_build], capture_output=True, text=True, timeout=60,
+                            cwd=Path(__file__).resolve().parents[2])
+    assert result.returncode == 1
+    assert "CommandError" in result.stderr and "python setup.py build_ext --inplace" in result.stderr
