@@ -88,7 +88,7 @@ def test_it_keeps_refreshed_presence_and_drops_stale_entries(owner):
 
 
 def test_it_refreshes_presence_in_bounded_chunks_covering_every_client():
-    from veloflux_site.realtime.consumers import PresenceRegistry
+    from veloflux_site.realtime.presence import PresenceRegistry
 
     registry = PresenceRegistry()
     registry.entries = {f"admin:c{c}": {f"cl{c}-{i}" for i in range(400)} for c in range(3)}

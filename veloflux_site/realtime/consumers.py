@@ -17,19 +17,25 @@ N subscribers they would otherwise cost N² deliveries.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import secrets
 from collections.abc import Coroutine
 
 from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from redis.exceptions import RedisError
 
 from tenants.channels_auth import resolve_principal
 from veloflux_site.realtime import hub
 from veloflux_site.realtime.broker import get_broker
 from veloflux_site.realtime.outbox import envelope, outbox_for, publication_frame
 from veloflux_site.realtime.permissions import Channel, ChannelError, can_publish, can_subscribe
+from veloflux_site.realtime.presence import presence_registry
 from veloflux_site.storage import keys
+
+log = logging.getLogger("veloflux.realtime")
 
 HUB_PREFIX = keys.hub_pubsub("")
 PRESENCE_PREFIX = keys.hub_presence_pubsub("")
@@ -37,61 +43,9 @@ FELL_BEHIND = 3001
 # A subscriber with more than this not yet taken by its client is told it fell behind (and
 # recovers from history) instead of the server buffering without bound.
 MAX_BACKLOG_BYTES = 1024 * 1024
-PRESENCE_REFRESH_SECONDS = 25
 MAX_FRAME_BYTES = 64 * 1024
 MAX_SUBSCRIPTIONS = 256
-
-
-class PresenceRegistry:
-    """This process's live subscriptions, refreshed in Redis by ONE task (not one per connection)."""
-
-    CHUNK = 500  # clients per Redis round trip: keeps each step short for the event loop
-
-    def __init__(self) -> None:
-        self.entries: dict[str, set[str]] = {}  # channel -> this process's client ids on it
-        self.task: asyncio.Task | None = None
-
-    def add(self, channel: str, client_id: str) -> None:
-        self.entries.setdefault(channel, set()).add(client_id)
-        if self.task is None or self.task.done():
-            self.task = asyncio.create_task(self._refresh_forever(), name="hub-presence")
-
-    def discard(self, channel: str, client_id: str) -> None:
-        members = self.entries.get(channel)
-        if members is not None:
-            members.discard(client_id)
-            if not members:
-                del self.entries[channel]
-
-    def chunks(self) -> list[dict[str, list[str]]]:
-        out: list[dict[str, list[str]]] = [{}]
-        size = 0
-        for channel, members in list(self.entries.items()):
-            for client_id in list(members):
-                if size == self.CHUNK:
-                    out.append({})
-                    size = 0
-                out[-1].setdefault(channel, []).append(client_id)
-                size += 1
-        return out
-
-    async def _refresh_forever(self) -> None:
-        while self.entries:
-            await asyncio.sleep(PRESENCE_REFRESH_SECONDS)
-            for chunk in self.chunks():
-                if chunk:
-                    await _run(hub.presence_refresh, chunk)
-
-
-_registries: dict[int, PresenceRegistry] = {}
-
-
-def presence_registry() -> PresenceRegistry:
-    loop_id = id(asyncio.get_running_loop())
-    registry = _registries.get(loop_id)
-    if registry is None:
-        registry = _registries[loop_id] = PresenceRegistry()
-    return registry
+UNAVAILABLE = 108  # Centrifugo's "not available": the store did not answer, the command changed nothing
 
 
 class CommandError(Exception):
@@ -141,10 +95,19 @@ class HubConsumer(BrokerConsumer):
         self.out = outbox_for(self.scope, self.send)
         await self.accept()
 
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # Also after a crash, when Channels never calls disconnect: the broker must not keep us.
+            for name in list(getattr(self, "subscriptions", ())):
+                await self._unlisten(name)
+
     async def disconnect(self, code):
         for name in list(self.subscriptions):
             await self._unlisten(name)
-            await self._leave(name)
+            with contextlib.suppress(RedisError):  # presence then expires by itself
+                await self._leave(name)
         self.subscriptions.clear()
         self._held.clear()
         self.out.close()
@@ -178,6 +141,11 @@ class HubConsumer(BrokerConsumer):
             result = await handler(params)
         except CommandError as exc:
             await self.send_envelope("error", {"code": exc.code, "message": str(exc)}, request_id)
+            return
+        except (RedisError, TimeoutError) as exc:
+            log.warning("hub %s failed, Redis unavailable: %s", method, exc)
+            await self.send_envelope("error", {"code": UNAVAILABLE, "message": "the realtime store (Redis) is "
+                                               "unavailable; nothing was changed, retry shortly"}, request_id)
             return
         self.out.push(envelope(method, result, request_id))
         if method == "subscribe":
@@ -224,6 +192,15 @@ class HubConsumer(BrokerConsumer):
         # arrives before the reply is held (see _release) and filtered by offset.
         self.subscriptions[channel.name] = channel
         self._held[channel.name] = []
+        try:
+            return await self._start_subscription(channel, params, recover, offset)
+        except BaseException:  # a failed subscribe leaves nothing behind (broker, held messages)
+            self._held.pop(channel.name, None)
+            if self.subscriptions.pop(channel.name, None) is not None:
+                await self._unlisten(channel.name)
+            raise
+
+    async def _start_subscription(self, channel: Channel, params: dict, recover: bool, offset: int) -> dict:
         await get_broker().subscribe(keys.hub_pubsub(channel.name), self)
         if params.get("join_leave"):
             self.join_leave.add(channel.name)
