@@ -7,7 +7,8 @@ setup(
     py_modules=[],
     ext_modules=[Extension(
         "balancer.proxy._codec",
-        sources=[f"balancer/proxy/csrc/{name}.c" for name in ("module", "request", "response", "body", "account")],
+        sources=[f"balancer/proxy/csrc/{name}.c"
+                 for name in ("module", "request", "reqtype", "response", "body", "account")],
         depends=["balancer/proxy/csrc/codec.h"],
         extra_compile_args=["-O2", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter",
                             "-Wno-missing-field-initializers", "-Wno-cast-function-type"],

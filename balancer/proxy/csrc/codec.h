@@ -12,18 +12,36 @@
 #define VF_F_HEAD 1   /* the request was HEAD: no body whatever the head says */
 #define VF_F_HTTP10 2 /* the client speaks HTTP/1.0: no chunked encoding towards it */
 #define VF_F_CLOSE 4  /* the client connection closes after this response */
-
-/* The request-id field of a parsed request (request.c), for the response head. */
-PyObject *vf_request_id_of(PyObject *request);
 #define VF_INCOMPLETE (-2)
 
 /* character classes */
 extern uint8_t vf_tchar[256]; /* RFC 9110 token characters */
 extern uint8_t vf_fchar[256]; /* field-value characters: VCHAR, obs-text, SP, HTAB */
 
+/* A parsed request head (parse_request fills it; reqtype.c defines the Python type) */
+typedef struct {
+    PyObject_HEAD
+    Py_ssize_t end;
+    PyObject *method;     /* bytes */
+    PyObject *path;       /* str (latin-1): origin-form target, or the path of an absolute-form one */
+    PyObject *host;       /* str: lower-case, no port, no trailing dot ("" for HTTP/1.0 without Host) */
+    PyObject *request_id; /* str: the client's valid X-Request-ID, or a new one */
+    PyObject *upstream;   /* bytes: the head to send to the backend */
+    PyObject *xff;        /* bytes | None: the client's X-Forwarded-For (several joined with ", ") */
+    PyObject *cookie;     /* bytes | None */
+    PyObject *accept;     /* bytes | None */
+    PyObject *upgrade;    /* bytes | None: Upgrade value when the request asks for one (Connection: upgrade) */
+    long long content_length;
+    int flags; /* parse_response flags this request implies (HEAD, HTTP/1.0 client) */
+    char http10, keep_alive, chunked, expect_continue;
+} vf_Request;
+
 extern PyObject *vf_HeadError;
 extern PyTypeObject vf_RequestType;
 extern PyTypeObject vf_FramerType;
+
+/* The request-id field of a parsed request, or NULL when the object is not one (reqtype.c). */
+PyObject *vf_request_id_of(PyObject *request);
 
 /* Sets HeadError(status, message) and returns -1. */
 int vf_fail(int status, const char *message);

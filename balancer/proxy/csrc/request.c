@@ -5,24 +5,6 @@
  * X-Request-ID and the framing the proxy uses are appended. */
 #include "codec.h"
 
-#include <structmember.h>
-
-typedef struct {
-    PyObject_HEAD
-    Py_ssize_t end;
-    PyObject *method;     /* bytes */
-    PyObject *path;       /* str (latin-1): origin-form target, or the path of an absolute-form one */
-    PyObject *host;       /* str: lower-case, no port, no trailing dot ("" for HTTP/1.0 without Host) */
-    PyObject *request_id; /* str: the client's valid X-Request-ID, or a new one */
-    PyObject *upstream;   /* bytes: the head to send to the backend */
-    PyObject *xff;        /* bytes | None: the client's X-Forwarded-For (several joined with ", ") */
-    PyObject *cookie;     /* bytes | None */
-    PyObject *accept;     /* bytes | None */
-    PyObject *upgrade;    /* bytes | None: Upgrade value when the request asks for one (Connection: upgrade) */
-    long long content_length;
-    int flags; /* parse_response flags this request implies (HEAD, HTTP/1.0 client) */
-    char http10, keep_alive, chunked, expect_continue;
-} Request;
 
 enum { K_OTHER, K_HOST, K_CL, K_TE, K_CONNECTION, K_UPGRADE, K_EXPECT, K_XFF, K_XFP, K_XRID, K_COOKIE, K_ACCEPT,
        K_HOP };
@@ -280,7 +262,7 @@ PyObject *vf_parse_request(PyObject *self, PyObject *const *args, Py_ssize_t nar
     }
     if (authority == NULL && host_i < 0 && !http10) return vf_fail(400, "missing Host header"), NULL;
 
-    Request *r = PyObject_New(Request, &vf_RequestType);
+    vf_Request *r = PyObject_New(vf_Request, &vf_RequestType);
     if (r == NULL) return NULL;
     r->method = r->path = r->host = r->request_id = r->upstream = NULL;
     r->xff = r->cookie = r->accept = r->upgrade = NULL;
@@ -386,50 +368,3 @@ error:
     Py_DECREF(r);
     return NULL;
 }
-
-PyObject *vf_request_id_of(PyObject *request) {
-    return Py_IS_TYPE(request, &vf_RequestType) ? ((Request *)request)->request_id : NULL;
-}
-
-static void request_dealloc(Request *r) {
-    Py_XDECREF(r->method);
-    Py_XDECREF(r->path);
-    Py_XDECREF(r->host);
-    Py_XDECREF(r->request_id);
-    Py_XDECREF(r->upstream);
-    Py_XDECREF(r->xff);
-    Py_XDECREF(r->cookie);
-    Py_XDECREF(r->accept);
-    Py_XDECREF(r->upgrade);
-    PyObject_Free(r);
-}
-
-static PyMemberDef request_members[] = {
-    {"end", T_PYSSIZET, offsetof(Request, end), READONLY, "offset just after the head"},
-    {"method", T_OBJECT, offsetof(Request, method), READONLY, NULL},
-    {"path", T_OBJECT, offsetof(Request, path), READONLY, NULL},
-    {"host", T_OBJECT, offsetof(Request, host), READONLY, NULL},
-    {"request_id", T_OBJECT, offsetof(Request, request_id), READONLY, NULL},
-    {"upstream", T_OBJECT, offsetof(Request, upstream), READONLY, "the head to send to the backend"},
-    {"xff", T_OBJECT, offsetof(Request, xff), READONLY, NULL},
-    {"cookie", T_OBJECT, offsetof(Request, cookie), READONLY, NULL},
-    {"accept", T_OBJECT, offsetof(Request, accept), READONLY, NULL},
-    {"upgrade", T_OBJECT, offsetof(Request, upgrade), READONLY, NULL},
-    {"content_length", T_LONGLONG, offsetof(Request, content_length), READONLY, "-1 when absent"},
-    {"flags", T_INT, offsetof(Request, flags), READONLY, "HEAD_REQUEST | CLIENT_HTTP10 as they apply"},
-    {"http10", T_BOOL, offsetof(Request, http10), READONLY, NULL},
-    {"keep_alive", T_BOOL, offsetof(Request, keep_alive), READONLY, NULL},
-    {"chunked", T_BOOL, offsetof(Request, chunked), READONLY, NULL},
-    {"expect_continue", T_BOOL, offsetof(Request, expect_continue), READONLY, NULL},
-    {NULL, 0, 0, 0, NULL},
-};
-
-PyTypeObject vf_RequestType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "balancer.proxy._codec.Request",
-    .tp_basicsize = sizeof(Request),
-    .tp_dealloc = (destructor)request_dealloc,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "A parsed request head (made by parse_request).",
-    .tp_members = request_members,
-};
