@@ -45,6 +45,8 @@ app.conf.update(
     beat_scheduler="redbeat.RedBeatScheduler",
     beat_max_loop_interval=1,
     redbeat_key_prefix=REDBEAT_KEY_PREFIX,
+    # Said explicitly: the broker's transport options (its key prefix) are not the beat client's.
+    redbeat_redis_options={},
     redbeat_lock_timeout=int(env_duration("VF_BEAT_LOCK_TIMEOUT", "15s")),
     worker_hijack_root_logger=False,
 )
