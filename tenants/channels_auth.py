@@ -7,6 +7,7 @@ from http.cookies import SimpleCookie
 from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
+from channels.security.websocket import OriginValidator
 from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
 from django.utils.module_loading import import_string
@@ -77,3 +78,18 @@ class PrincipalAuthMiddleware:
                 return None
             scope = {**scope, "principal": principal, "user": principal}
         return await self.app(scope, receive, send)
+
+
+class BrowserOriginValidator(OriginValidator):
+    """Refuses a handshake from another site's page (cross-site WebSocket hijacking rides the session
+    cookie). Browsers always send Origin; a handshake without one is an API client holding its own
+    token or key, which no page can make a browser send, so it is let in (Channels' stock validator
+    refuses it, which would lock out every non-browser client)."""
+
+    def valid_origin(self, parsed_origin) -> bool:
+        return parsed_origin is None or self.validate_origin(parsed_origin)
+
+
+def browser_origin_validator(application) -> BrowserOriginValidator:
+    allowed = settings.ALLOWED_HOSTS or (["localhost", "127.0.0.1", "[::1]"] if settings.DEBUG else [])
+    return BrowserOriginValidator(application, allowed)

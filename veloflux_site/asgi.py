@@ -5,12 +5,11 @@ import os
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "veloflux_site.settings")
 
 from channels.routing import ProtocolTypeRouter, URLRouter
-from channels.security.websocket import AllowedHostsOriginValidator
 from django.core.asgi import get_asgi_application
 
 django_app = get_asgi_application()
 
-from tenants.channels_auth import PrincipalAuthMiddleware  # noqa: E402
+from tenants.channels_auth import PrincipalAuthMiddleware, browser_origin_validator  # noqa: E402
 from veloflux_site.routing import websocket_urlpatterns  # noqa: E402
 from veloflux_site.storage.connection import warn_if_not_durable  # noqa: E402
 
@@ -18,5 +17,5 @@ warn_if_not_durable()
 
 application = ProtocolTypeRouter({
     "http": django_app,
-    "websocket": AllowedHostsOriginValidator(PrincipalAuthMiddleware(URLRouter(websocket_urlpatterns))),
+    "websocket": browser_origin_validator(PrincipalAuthMiddleware(URLRouter(websocket_urlpatterns))),
 })

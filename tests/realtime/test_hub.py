@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from websockets.exceptions import InvalidStatus
 
 from tests.support.hub_client import HubClient, HubError
 from veloflux_site.realtime import hub
@@ -40,6 +41,25 @@ def test_it_refuses_connect_without_credentials(asgi_server):
         return error.value.code
 
     assert run(scenario()) == 109
+
+
+def test_it_lets_a_non_browser_client_in_without_an_origin_header(asgi_server, owner):
+    async def scenario():
+        client = await HubClient.open(asgi_server.ws_url, owner.token, origin=None)
+        reply = await client.call("subscribe", {"channel": f"tenant:{owner.tenant_id}:news"})
+        await client.close()
+        return reply
+
+    assert run(scenario())["channel"] == f"tenant:{owner.tenant_id}:news"
+
+
+def test_it_refuses_a_handshake_from_another_sites_page(asgi_server, owner):
+    async def scenario():
+        with pytest.raises(InvalidStatus) as refused:
+            await HubClient.open(asgi_server.ws_url, owner.token, origin="https://evil.example")
+        return refused.value.response.status_code
+
+    assert run(scenario()) == 403
 
 
 def test_it_accepts_a_jwt_in_the_connect_command(asgi_server, owner):

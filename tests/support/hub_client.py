@@ -24,9 +24,11 @@ class HubClient:
 
     @classmethod
     async def open(cls, base_url: str, token: str | None = None, **options: Any) -> HubClient:
-        """``options`` go to websockets' ``connect`` (e.g. ``max_size``, ``max_queue``, ``sock``)."""
+        """``options`` go to websockets' ``connect`` (e.g. ``max_size``, ``max_queue``, ``sock``, ``origin``:
+        a browser's page origin by default, ``None`` for none, as a non-browser client)."""
         url = f"{base_url}/connection/websocket" + (f"?token={token}" if token else "")
-        return cls(await connect(url, origin="http://127.0.0.1", **options))
+        options.setdefault("origin", "http://127.0.0.1")
+        return cls(await connect(url, **options))
 
     async def call(self, method: str, params: dict | None = None, timeout: float = 5.0) -> dict:
         request_id = next(self._ids)
