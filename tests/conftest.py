@@ -42,4 +42,17 @@ def clean_redis(redis_server):
     yield
 
 
+@pytest.fixture
+def own_redis(redis_server):
+    """A second redis-server with AOF (a restart keeps the data), the app pointed at it: a test may stop
+    and restart it without touching the session's shared server."""
+    server = RedisServer(appendonly=True).start()
+    point_app_at(server.url)
+    try:
+        yield server
+    finally:
+        point_app_at(redis_server.url)
+        server.cleanup()
+
+
 pytest_plugins = ["tests.support.actors", "tests.support.asgi_server"]

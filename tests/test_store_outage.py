@@ -8,25 +8,11 @@ from __future__ import annotations
 
 import logging
 
-import pytest
-
 from tests.conftest import point_app_at
 from tests.support.actors import PASSWORD, make_tenant
 from tests.support.assertions import assert_error, assert_ok
 from tests.support.redis_server import RedisServer
 from veloflux_site.storage.connection import warn_if_not_durable
-
-
-@pytest.fixture
-def own_redis(redis_server):
-    """A second redis-server with AOF (so a restart keeps the data), the app pointed at it."""
-    server = RedisServer(appendonly=True).start()
-    point_app_at(server.url)
-    try:
-        yield server
-    finally:
-        point_app_at(redis_server.url)
-        server.cleanup()
 
 
 def test_it_answers_503_while_redis_is_down_and_recovers_when_it_is_back(api, own_redis):

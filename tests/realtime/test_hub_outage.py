@@ -9,12 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 
-import pytest
-
 from tenants.channels_auth import PrincipalAuthMiddleware
-from tests.conftest import point_app_at
 from tests.support.actors import make_tenant
-from tests.support.redis_server import RedisServer
 from tests.support.ws import WebsocketClient
 from veloflux_site.realtime import hub
 from veloflux_site.realtime.broker import get_broker
@@ -24,15 +20,6 @@ from veloflux_site.storage import keys
 APP = PrincipalAuthMiddleware(HubConsumer.as_asgi())
 
 
-@pytest.fixture
-def own_redis(redis_server):
-    server = RedisServer(appendonly=True).start()
-    point_app_at(server.url)
-    try:
-        yield server
-    finally:
-        point_app_at(redis_server.url)
-        server.cleanup()
 
 
 async def command(client: WebsocketClient, request_id: int, method: str, params: dict) -> dict:
