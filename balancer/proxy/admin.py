@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import time
 from typing import TYPE_CHECKING
 
-from httptools import HttpParserError, HttpRequestParser
-
 from balancer.proxy.metrics import BUCKETS_MS, FIELDS, N_FIELDS
+from balancer.proxy.tiny_http import TinyHttpProtocol
 
 if TYPE_CHECKING:
     from balancer.proxy.app import ProxyApp
@@ -71,35 +69,15 @@ def prometheus(app: ProxyApp) -> str:
     return "\n".join(lines) + "\n"
 
 
-class AdminProtocol(asyncio.Protocol):
+class AdminProtocol(TinyHttpProtocol):
     def __init__(self, app: ProxyApp):
+        super().__init__()
         self.app = app
-        self.parser = HttpRequestParser(self)
-        self.url = b""
-        self.transport = None
 
-    def connection_made(self, transport) -> None:
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            self.parser.feed_data(data)
-        except HttpParserError:
-            self.transport.close()
-
-    def on_url(self, url: bytes) -> None:
-        self.url += url
-
-    def on_message_complete(self) -> None:
-        path = self.url.split(b"?", 1)[0]
-        self.url = b""
+    def answer(self, url: bytes) -> tuple[bytes, bytes, bytes]:
+        path = url.split(b"?", 1)[0]
         if path == b"/status":
-            body, ctype, code = json.dumps(status(self.app)).encode(), b"application/json", b"200 OK"
-        elif path == b"/metrics":
-            body, ctype, code = prometheus(self.app).encode(), b"text/plain; version=0.0.4", b"200 OK"
-        else:
-            body, ctype, code = b'{"error": "not found"}', b"application/json", b"404 Not Found"
-        self.transport.write(b"HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n%s"
-                             % (code, ctype, len(body), body))
-        if not self.parser.should_keep_alive():
-            self.transport.close()
+            return b"200 OK", b"Content-Type: application/json\r\n", json.dumps(status(self.app)).encode()
+        if path == b"/metrics":
+            return b"200 OK", b"Content-Type: text/plain; version=0.0.4\r\n", prometheus(self.app).encode()
+        return b"404 Not Found", b"Content-Type: application/json\r\n", b'{"error": "not found"}'

@@ -12,44 +12,21 @@ import logging
 
 from django.core.management.base import BaseCommand
 
+from balancer.proxy.tiny_http import TinyHttpProtocol
 from veloflux_site.storage import keys
 
 log = logging.getLogger("veloflux.demo")
 DEMO_TENANT = "tn_demo"
 
 
-class DemoBackend(asyncio.Protocol):
+class DemoBackend(TinyHttpProtocol):
     def __init__(self, name: str):
-        import httptools
-
+        super().__init__()
         self.name = name
-        self.parser = httptools.HttpRequestParser(self)
-        self.url = b""
-        self.transport = None
 
-    def connection_made(self, transport) -> None:
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        import httptools
-
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserError:
-            self.transport.close()
-
-    def on_url(self, url: bytes) -> None:
-        self.url += url
-
-    def on_message_complete(self) -> None:
-        body = json.dumps({"backend": self.name, "path": self.url.decode("latin-1")}).encode() + b"\n"
-        self.url = b""
-        keep = self.parser.should_keep_alive()
-        self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-                             b"X-Backend: %s\r\n%s\r\n%s" % (len(body), self.name.encode(),
-                                                           b"" if keep else b"Connection: close\r\n", body))
-        if not keep:
-            self.transport.close()
+    def answer(self, url: bytes) -> tuple[bytes, bytes, bytes]:
+        body = json.dumps({"backend": self.name, "path": url.decode("latin-1")}).encode() + b"\n"
+        return b"200 OK", b"Content-Type: application/json\r\nX-Backend: %s\r\n" % self.name.encode(), body
 
 
 def register_route(host: str, ports: list[int], bind: str) -> int:
