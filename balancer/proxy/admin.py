@@ -7,7 +7,7 @@ import os
 import time
 from typing import TYPE_CHECKING
 
-from balancer.proxy.metrics import BUCKETS_MS, FIELDS, N_FIELDS
+from balancer.proxy.metrics import BUCKETS_MS, FIELDS, N_FIELDS, add_series
 from balancer.proxy.tiny_http import TinyHttpProtocol
 
 if TYPE_CHECKING:
@@ -38,22 +38,20 @@ def _label(value: str) -> str:
 
 
 def prometheus(app: ProxyApp) -> str:
-    series: dict[tuple, list] = {k: list(v) for k, v in app.metrics.totals.items()}
-    for key, entry in (*app.metrics.labelled(app.metrics.pending).items(), *app.metrics.unflushed.items()):
-        acc = series.setdefault(key, [0] * len(entry))
-        for i, value in enumerate(entry):
-            acc[i] += value
+    series: dict[tuple, list] = {}
+    for source in (app.metrics.totals, app.metrics.labelled(app.metrics.pending), app.metrics.unflushed):
+        for key, entry in source.items():
+            add_series(series, key, entry)
+    rows = [(f'tenant="{_label(tenant)}",route="{_label(route)}",pool="{_label(pool)}",backend="{_label(backend)}"',
+             entry) for (tenant, route, pool, backend), entry in sorted(series.items())]
     lines = []
     for i, name in enumerate(FIELDS):
         metric = f"veloflux_proxy_{name}_total"
         lines.append(f"# TYPE {metric} counter")
-        for (tenant, route, pool, backend), entry in sorted(series.items()):
-            labels = (f'tenant="{_label(tenant)}",route="{_label(route)}",pool="{_label(pool)}",'
-                      f'backend="{_label(backend)}"')
+        for labels, entry in rows:
             lines.append(f"{metric}{{{labels}}} {entry[i]}")
     lines.append("# TYPE veloflux_proxy_latency_ms histogram")
-    for (tenant, route, pool, backend), entry in sorted(series.items()):
-        labels = f'tenant="{_label(tenant)}",route="{_label(route)}",pool="{_label(pool)}",backend="{_label(backend)}"'
+    for labels, entry in rows:
         cumulative = 0
         for b, bound in enumerate((*BUCKETS_MS, "+Inf")):
             cumulative += entry[N_FIELDS + b]

@@ -32,6 +32,16 @@ def _new() -> list:
     return [0] * N_SLOTS
 
 
+def add_series(target: dict, key, entry: list) -> None:
+    """Adds one series' counts into ``target[key]`` (a copy of ``entry`` when the key is new)."""
+    acc = target.get(key)
+    if acc is None:
+        target[key] = list(entry)
+    else:
+        for i, value in enumerate(entry):
+            acc[i] += value
+
+
 class Metrics:
     def __init__(self, node_id: str, registry: StateRegistry):
         self.node_id = node_id
@@ -61,13 +71,7 @@ class Metrics:
         """Series keyed by (tenant, route id, pool, backend id); routes of an old snapshot merge into the new ones."""
         out: dict[tuple[str, str, str, str], list] = {}
         for key, entry in series.items():
-            label = self.label(key)
-            acc = out.get(label)
-            if acc is None:
-                out[label] = list(entry)
-            else:
-                for i, value in enumerate(entry):
-                    acc[i] += value
+            add_series(out, self.label(key), entry)
         return out
 
     # --- flush --------------------------------------------------------------
@@ -75,7 +79,8 @@ class Metrics:
         pending = self.labelled(self.pending)
         self.pending = {}
         unflushed, self.unflushed = self.unflushed, {}
-        self._merge_back(unflushed, into=pending)
+        for label, entry in unflushed.items():
+            add_series(pending, label, entry)
         ejections, self.registry.pending_ejections = self.registry.pending_ejections, []
         restores, self.registry.pending_restores = self.registry.pending_restores, []
         now = time.time()
@@ -92,7 +97,8 @@ class Metrics:
         except Exception as exc:  # Redis down: keep the counts for the next flush
             self.flush_errors += 1
             self.failing += 1
-            self._merge_back(pending)
+            for label, entry in pending.items():  # kept under their labels for the next flush
+                add_series(self.unflushed, label, entry)
             self.registry.pending_ejections[:0] = ejections
             self.registry.pending_restores[:0] = restores
             if self.failing == 1 or self.failing % 60 == 0:
@@ -103,24 +109,8 @@ class Metrics:
             log.info("metrics flush works again after %d failure(s)", self.failing)
             self.failing = 0
         self.flushes += 1
-        for key, entry in pending.items():
-            total = self.totals.get(key)
-            if total is None:
-                self.totals[key] = list(entry)
-            else:
-                for i, value in enumerate(entry):
-                    total[i] += value
-
-    def _merge_back(self, pending: dict, into: dict | None = None) -> None:
-        """Counts a failed flush could not write are kept (under their labels) for the next one."""
-        target = self.unflushed if into is None else into
         for label, entry in pending.items():
-            current = target.get(label)
-            if current is None:
-                target[label] = entry
-            else:
-                for i, value in enumerate(entry):
-                    current[i] += value
+            add_series(self.totals, label, entry)
 
     @staticmethod
     def _write(pipe, pending: dict, now: float) -> None:
@@ -136,9 +126,7 @@ class Metrics:
             if backend_id:
                 targets.append(keys.tenant_metrics(tenant, f"backend:{backend_id}"))
             for target in targets:
-                acc = per_key.setdefault(target, _new())
-                for i, value in enumerate(entry):
-                    acc[i] += value
+                add_series(per_key, target, entry)
             u = usage.setdefault(tenant, [0, 0, 0])
             u[0] += entry[0]
             u[1] += entry[6]

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
+from balancer.proxy.app import async_client
+from balancer.proxy.config import Backend, Pool, Route
+from balancer.proxy.metrics import Metrics
+from balancer.proxy.state import StateRegistry
 from tests.proxy.support import get, simple_site
+from tests.support.redis_server import RedisServer
 from veloflux_site.storage import keys
 from veloflux_site.storage.connection import get_redis
 
@@ -77,3 +83,31 @@ def test_it_writes_a_structured_json_access_log_when_asked(redis_server, farm):
         assert entry["path"] == "/logged?q=1" and entry["method"] == "GET" and entry["ms"] >= 0
     finally:
         logged.stop()
+
+
+def test_it_keeps_counts_through_a_failed_flush_and_writes_them_once(redis_server):
+    """Redis away for a flush: nothing is lost, and nothing is counted twice when it is back."""
+    registry = StateRegistry(eject_after=5, eject_base=1.0)
+    backend = Backend({"id": "be_1", "address": "127.0.0.1:9"}, registry.get("be_1"))
+    route = Route("tn_m", {"id": "rt_1", "host": "m.test"}, Pool("tn_m", "web", "round_robin", False, [backend]), True)
+    metrics = Metrics("node-1", registry)
+    dead = RedisServer()  # a free port nobody listens on
+
+    async def scenario() -> None:
+        metrics.record(route, backend, 200, 10, 100, 0.002, False)
+        down = async_client(dead.url)
+        await metrics.flush(down)
+        await down.aclose()
+        metrics.record(route, backend, 502, 0, 0, 0.001, True)
+        up = async_client(redis_server.url)
+        await metrics.flush(up)
+        await metrics.flush(up)  # nothing left to write
+        await up.aclose()
+
+    asyncio.run(scenario())
+    assert metrics.flush_errors == 1 and metrics.flushes == 2
+    total = get_redis().hgetall(keys.tenant_metrics("tn_m", "total"))
+    assert total["requests"] == "2" and total["responses_2xx"] == "1" and total["responses_5xx"] == "1"
+    assert total["bytes_in"] == "10" and total["bytes_out"] == "100"
+    assert get_redis().hgetall(keys.tenant_metrics("tn_m", "backend:be_1"))["errors"] == "1"
+    assert metrics.totals[("tn_m", "rt_1", "web", "be_1")][0] == 2
