@@ -185,7 +185,7 @@ class Exchange:
         if conn is not None and not conn.closed and not self.resp_done:
             if self.req.chunked:
                 conn.transport.write(b"0\r\n\r\n")
-            self.deadline = self.client.app.loop.time() + self.client.app.settings.upstream_timeout
+            self.deadline = self.app.loop.time() + self.app.upstream_timeout
 
     # --- response (the upstream connection parses it) ------------------------
     def on_response_end(self, conn: UpstreamConn, keep_alive: bool) -> None:
@@ -226,8 +226,7 @@ class Exchange:
         now = app.loop.time()
         self._drop()
         backend.st.observe(now, (now - self.started) * 1000, failed=True)
-        peers = router.usable_peers(app.snapshot.pools_of_backend.get(backend.id, []), backend, now)
-        app.registry.failure(backend.st, now, peers, reason)
+        self._count_failure(backend, now, reason)
         if self._may_retry(got_bytes, reason):
             retry = router.choose(self.route.pool, self.client_ip(), now, exclude=backend)
             if retry is None and reused:
@@ -240,6 +239,12 @@ class Exchange:
                 return
         app.metrics.record(self.route, backend, 504 if timeout else 502, self.body_in, 0, now - self.started, True)
         self.respond_error(504 if timeout else 502, counted=True)
+
+    def _count_failure(self, backend: Backend, now: float, reason: str) -> None:
+        """Passive outlier detection: may eject the backend, never the last usable one of its pools."""
+        app = self.app
+        peers = router.usable_peers(app.snapshot.pools_of_backend.get(backend.id, []), backend, now)
+        app.registry.failure(backend.st, now, peers, reason)
 
     def _may_retry(self, got_bytes: bool, reason: str) -> bool:
         if self.attempts >= 2 or self.client.closed or got_bytes:
@@ -293,8 +298,7 @@ class Exchange:
         elapsed = now - self.started
         st.observe(now, elapsed * 1000.0, failed)
         if failed:
-            peers = router.usable_peers(app.snapshot.pools_of_backend.get(backend.id, []), backend, now)
-            app.registry.failure(st, now, peers, f"http {self.status}")
+            self._count_failure(backend, now, f"http {self.status}")
         elif st.fails:
             st.fails = 0
         app.metrics.record(self.route, backend, self.status, self.body_in, self.resp_bytes, elapsed, failed)
