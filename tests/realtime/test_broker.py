@@ -6,14 +6,11 @@ import asyncio
 
 from django.conf import settings
 
+from tests.support.aio import run
 from veloflux_site.realtime import hub
 from veloflux_site.realtime.broker import Broker, Subscriber
 from veloflux_site.storage import keys
 from veloflux_site.storage.connection import build_async_client, get_redis
-
-
-def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 20))
 
 
 async def wait_until(predicate, timeout: float = 5.0) -> None:
@@ -34,7 +31,7 @@ def test_it_delivers_every_publication_in_order():
         await wait_until(lambda: subscriber.queue.qsize() == 50)
         return [subscriber.queue.get_nowait()[1]["offset"] for _ in range(50)]
 
-    assert run(scenario()) == list(range(1, 51))
+    assert run(scenario(), 20) == list(range(1, 51))
 
 
 def test_it_tells_a_subscriber_whose_queue_overflows_that_it_fell_behind():
@@ -49,7 +46,7 @@ def test_it_tells_a_subscriber_whose_queue_overflows_that_it_fell_behind():
         await wait_until(lambda: len(lagged) == 3)
         return subscriber.queue.qsize()
 
-    assert run(scenario()) == 2
+    assert run(scenario(), 20) == 2
     assert lagged == [keys.hub_pubsub("admin:slow")] * 3
 
 
@@ -70,4 +67,4 @@ def test_it_tells_every_subscriber_to_recover_when_the_pubsub_connection_drops()
         await wait_until(lambda: receiver.queue.qsize() == 1)
         return receiver.queue.get_nowait()[1]["data"]
 
-    assert run(scenario()) == {"after": True}
+    assert run(scenario(), 20) == {"after": True}

@@ -12,20 +12,11 @@ import socket
 import threading
 
 from tenants.channels_auth import PrincipalAuthMiddleware
-from tests.support.hub_client import HubClient
+from tests.support.aio import run
+from tests.support.hub_client import HubClient, connected
 from tests.support.ws import WebsocketClient
 from veloflux_site.realtime import hub
 from veloflux_site.realtime.consumers import FELL_BEHIND, MAX_BACKLOG_BYTES, HubConsumer
-
-
-def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 60))
-
-
-async def connected(server, actor, **options) -> HubClient:
-    client = await HubClient.open(server.ws_url, actor.token, **options)
-    await client.call("connect")
-    return client
 
 
 async def publications(client: HubClient, channel: str, count: int, timeout: float = 10.0) -> list[int]:
@@ -84,7 +75,7 @@ def test_it_delivers_every_publication_exactly_once_and_in_offset_order_to_every
             await client.close()
         return received, extra
 
-    received, extra = run(scenario())
+    received, extra = run(scenario(), 60)
     assert all(offsets == list(range(1, 401)) for offsets in received)
     assert extra == [[] for _ in received]
 
@@ -108,7 +99,7 @@ def test_it_sends_the_subscribe_reply_before_any_publication_of_the_channel(asgi
             publisher.stop()
         return outcomes
 
-    for early, following, offset in run(scenario()):
+    for early, following, offset in run(scenario(), 60):
         assert early == []
         assert following == list(range(offset + 1, offset + 6))
 
@@ -132,7 +123,7 @@ def test_it_keeps_pings_and_the_closing_handshake_intact_between_raw_frames(asgi
         await client.close()
         return pongs, offsets, client.ws.close_code
 
-    pongs, offsets, close_code = run(scenario())
+    pongs, offsets, close_code = run(scenario(), 60)
     assert pongs == 10 and offsets == list(range(1, 301)) and close_code == 1000
 
 def slow_socket(port: int) -> socket.socket:
@@ -171,7 +162,7 @@ def test_it_tells_a_client_that_stops_reading_that_it_fell_behind_and_it_recover
         await slow.close()
         return seen, notice, after_notice, again, live
 
-    seen, notice, after_notice, again, live = run(scenario())
+    seen, notice, after_notice, again, live = run(scenario(), 60)
     assert notice["code"] == FELL_BEHIND and notice["channel"] == channel
     assert 0 < len(seen) < count and seen == list(range(1, len(seen) + 1)) and notice["offset"] == seen[-1]
     assert len(seen) * len(payload["blob"]) > MAX_BACKLOG_BYTES  # the bound, not an accident, decided
@@ -204,7 +195,7 @@ def test_it_keeps_delivering_to_everyone_else_when_connections_drop_during_the_f
             await client.close()
         return received, reply, last
 
-    received, reply, last = run(scenario())
+    received, reply, last = run(scenario(), 60)
     assert all(offsets == list(range(1, 301)) for offsets in received)
     assert reply["offset"] == 300
     assert last == [[301]] * 21
@@ -229,7 +220,7 @@ def test_it_delivers_the_same_way_through_a_server_without_the_raw_frame_extensi
         await client.disconnect()
         return frames
 
-    reply, *pushes = run(scenario())
+    reply, *pushes = run(scenario(), 60)
     assert reply["type"] == "subscribe" and reply["id"] == 1
     first = reply["data"]["offset"] + 1
     assert [frame["offset"] for frame in pushes] == list(range(first, first + 50))

@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from tests.support.hub_client import HubClient, HubError
+from tests.support.aio import run
+from tests.support.hub_client import HubClient, HubError, connected
 from veloflux_site.realtime import hub
-
-
-def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 30))
-
-
-async def connected(server, actor) -> HubClient:
-    client = await HubClient.open(server.ws_url, actor.token)
-    await client.call("connect")
-    return client
 
 
 def test_it_refuses_commands_before_connect_when_the_handshake_carried_no_credentials(asgi_server, owner):

@@ -6,11 +6,11 @@ so the session's shared server is never touched.
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 from tenants.channels_auth import PrincipalAuthMiddleware
 from tests.support.actors import make_tenant
+from tests.support.aio import run
 from tests.support.ws import WebsocketClient
 from veloflux_site.realtime import hub
 from veloflux_site.realtime.broker import get_broker
@@ -49,7 +49,7 @@ def test_it_answers_unavailable_and_keeps_nothing_when_redis_is_down_during_a_su
         await client.disconnect()
         return refused, listening, retried, set(get_broker()._subscribers)
 
-    refused, listening, retried, after = asyncio.run(asyncio.wait_for(scenario(), 60))
+    refused, listening, retried, after = run(scenario(), 60)
     assert refused["type"] == "error" and refused["id"] == 2
     assert refused["data"]["code"] == UNAVAILABLE and "Redis" in refused["data"]["message"]
     assert keys.hub_pubsub(second) not in listening

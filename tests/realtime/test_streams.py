@@ -9,13 +9,10 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from billing.plans import PLANS
+from tests.support.aio import run
 from tests.support.assertions import assert_error
 from veloflux_site.storage import keys
 from veloflux_site.storage.connection import get_redis
-
-
-def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 30))
 
 
 def put_fragment(tenant_id: str, backend_ids: list[str]) -> None:

@@ -57,3 +57,10 @@ class HubClient:
 
     async def close(self) -> None:
         await self.ws.close()
+
+
+async def connected(server, actor, **options: Any) -> HubClient:
+    """A hub client of ``actor`` (its JWT in the URL) past the ``connect`` command."""
+    client = await HubClient.open(server.ws_url, actor.token, **options)
+    await client.call("connect")
+    return client
