@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import threading
-
 from balancer.models import ALGORITHMS
 from tests.balancer.helpers import audit_actions, backend, error, fragment, pool, routing_version
 from tests.support.actors import Api
+from tests.support.parallel import run_parallel
 
 
 def ops(*items):
@@ -113,20 +112,8 @@ def test_it_replays_a_bulk_sent_again_with_the_same_idempotency_key(api, member,
 
 
 def _run_parallel(bodies: list[dict], actor) -> list:
-    results: list = [None] * len(bodies)
-    barrier = threading.Barrier(len(bodies))
-
-    def worker(index: int) -> None:
-        client = Api().as_(actor)
-        barrier.wait()
-        results[index] = client.post("/api/bulk", bodies[index])
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(bodies))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return results
+    clients = [Api().as_(actor) for _ in bodies]
+    return run_parallel(len(bodies), lambda i: clients[i].post("/api/bulk", bodies[i]))
 
 
 def test_it_serialises_20_parallel_conflicting_bulks(api, member, tenant_a):

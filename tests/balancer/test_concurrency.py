@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import threading
-
 from tests.balancer.helpers import fragment, pool
 from tests.support.actors import Api
+from tests.support.parallel import run_parallel
 from veloflux_site.storage import keys
 from veloflux_site.storage.connection import get_redis
 
 
 def _race(calls) -> list:
-    results: list = [None] * len(calls)
-    barrier = threading.Barrier(len(calls))
-
-    def worker(index: int) -> None:
-        barrier.wait()
-        results[index] = calls[index]()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(calls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return results
+    return run_parallel(len(calls), lambda i: calls[i]())
 
 
 def test_it_gives_a_contested_host_to_exactly_one_tenant(api, member, outsider, tenant_a):
