@@ -11,7 +11,9 @@ PROXY_OPTIONS = ("--header-timeout", "1", "--upstream-timeout", "2", "--idle-tim
                  "--max-header-bytes", "8192")
 
 
-@pytest.fixture(scope="session")
+# Package scope: the proxy flushes its heartbeat into Redis every second, so it must be gone before tests
+# outside tests/proxy assert what Redis holds.
+@pytest.fixture(scope="package")
 def proxy(redis_server):
     process = ProxyProcess(redis_server.url, *PROXY_OPTIONS).start()
     yield process
