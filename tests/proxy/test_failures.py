@@ -20,18 +20,10 @@ from tests.proxy.support import (
     simple_site,
     uid,
 )
+from tests.support.assertions import eventually
 from tests.support.redis_server import RedisServer
 from veloflux_site.storage import keys
 from veloflux_site.storage.connection import get_redis
-
-
-def _wait(predicate, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def test_it_retries_a_refused_connection_on_another_backend(proxy, farm):
@@ -56,10 +48,10 @@ def test_it_loses_no_request_when_one_of_three_backends_dies_under_load(proxy, f
     backends = [farm.start(f"b{i}") for i in range(3)]
     _, host, _ = simple_site(proxy, backends)
     with Load(proxy.port, host, clients=6) as load:
-        _wait(lambda: load.total > 300)
+        eventually(lambda: load.total > 300)
         farm.stop(backends[1])
         seen = load.total
-        _wait(lambda: load.total > seen + 600)
+        eventually(lambda: load.total > seen + 600)
     assert load.errors == [] and set(load.statuses) == {200}, (load.statuses, load.errors[:3])
     assert backends[0].requests and backends[2].requests
 
@@ -72,13 +64,13 @@ def test_it_ejects_a_failing_backend_but_never_the_last_one(proxy, farm):
     state = proxy.status()["backends"][specs[0]["id"]]
     assert state["ejected"]
     assert _count_names(proxy, host, 6) == {"good"}
-    assert _wait(lambda: get_redis().hget(keys.passive_ejections(), specs[0]["id"]) is not None)
+    assert eventually(lambda: get_redis().hget(keys.passive_ejections(), specs[0]["id"]) is not None)
     entry = json.loads(get_redis().hget(keys.passive_ejections(), specs[0]["id"]))
     assert entry["until"] > time.time() and entry["node"]
     # an active health check bringing it back lifts the ejection at once
     get_redis().publish(keys.events_channel("health"), json.dumps(
         {"type": "backend.health", "backend_id": specs[0]["id"], "tenant_id": "x", "state": "up"}))
-    assert _wait(lambda: not proxy.status()["backends"][specs[0]["id"]]["ejected"])
+    assert eventually(lambda: not proxy.status()["backends"][specs[0]["id"]]["ejected"])
     # the only backend of a pool is never ejected
     lonely = farm.start("lonely", status=500)
     _, host2, specs2 = simple_site(proxy, [lonely])
@@ -106,7 +98,7 @@ def test_it_serves_through_100_config_changes_without_a_failed_request(proxy, fa
             time.sleep(0.01)
         proxy.wait_version(version)
         seen = load.total
-        _wait(lambda: load.total > seen + 50)
+        eventually(lambda: load.total > seen + 50)
     assert load.errors == [] and set(load.statuses) == {200}, (load.statuses, load.errors[:3])
     assert load.total > 200
 
@@ -127,7 +119,7 @@ def test_it_keeps_serving_its_last_snapshot_when_redis_is_unreachable(farm):
         own_proxy = ProxyProcess(own_redis.url).start()
         own_proxy.wait_version(7)
         own_redis.stop()
-        assert _wait(lambda: not own_proxy.status()["redis_ok"], timeout=6)
+        assert eventually(lambda: not own_proxy.status()["redis_ok"], timeout=6)
         for _ in range(5):
             assert get(own_proxy, host)[0] == 200
         status = own_proxy.status()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from veloflux_site.storage.connection import get_redis
 
 
@@ -58,3 +61,13 @@ def audit_actions(tenant_id: str) -> list[str]:
     from veloflux_site.storage import keys
 
     return [fields["action"] for _, fields in get_redis().xrange(keys.audit_stream(tenant_id))]
+
+
+def eventually(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Polls ``predicate`` until it holds or ``timeout`` seconds pass; its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
