@@ -8,8 +8,9 @@ setup(
     ext_modules=[Extension(
         "balancer.proxy._codec",
         sources=[f"balancer/proxy/csrc/{name}.c"
-                 for name in ("module", "request", "reqtype", "response", "body", "account")],
-        depends=["balancer/proxy/csrc/codec.h"],
+                 for name in ("module", "request", "reqtype", "response", "body", "series",
+                              "hot", "cores", "state", "config", "fastpath")],
+        depends=["balancer/proxy/csrc/codec.h", "balancer/proxy/csrc/hot.h"],
         extra_compile_args=["-O2", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter",
                             "-Wno-missing-field-initializers", "-Wno-cast-function-type"],
     )],

@@ -10,6 +10,8 @@ import hashlib
 import random
 from typing import TYPE_CHECKING
 
+from balancer.proxy.codec import RoundRobinCore
+
 if TYPE_CHECKING:
     from balancer.proxy.config import Backend
 
@@ -19,14 +21,12 @@ class Balancer:
         raise NotImplementedError
 
 
-class RoundRobin(Balancer):
+class RoundRobin(RoundRobinCore, Balancer):
+    """Each usable backend in turn. Compiled (``RoundRobinCore``: ``next`` and ``pick``), as the default
+    algorithm's pick is on the hot path."""
+
     def __init__(self, backends: list[Backend]):
         self.next = 0
-
-    def pick(self, usable, client_ip, now):
-        index = self.next % len(usable)
-        self.next = index + 1
-        return usable[index]
 
 
 class SmoothWeighted(Balancer):

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from balancer.proxy.codec import AppCore
 from balancer.proxy.config import Compiler, Snapshot
 from balancer.proxy.metrics import Metrics
 from balancer.proxy.router import Sticky
@@ -49,7 +50,10 @@ def async_client(url: str) -> aioredis.Redis:
     return sentinel.master_for(path[0], db=int(path[1]) if len(path) > 1 else 0, password=parts.password)
 
 
-class ProxyApp:
+class ProxyApp(AppCore):
+    """loop, snapshot, upstreams, metrics, access_log and upstream_timeout are compiled fields (``AppCore``,
+    csrc/state.c) that the hot path reads directly."""
+
     def __init__(self, settings: ProxySettings, loop: asyncio.AbstractEventLoop, worker: int = 0):
         self.settings = settings
         self.upstream_timeout = settings.upstream_timeout

@@ -3,6 +3,8 @@
 One call parses a whole request head and returns the head to send upstream; one call parses a
 response head and returns the client's head plus the body bytes that came with it; a ``Framer``
 forwards the rest of a body (Content-Length countdown, strict chunked decoding, close-delimited).
+The same module holds the compiled cores of the per-request objects and the common exchange's hot
+path (``csrc/hot.h`` says what it covers; everything else runs the Python methods).
 There is deliberately no pure-Python fallback: a proxy that silently ran ten times slower would be
 worse than one that refuses to start.
 """
@@ -17,16 +19,30 @@ try:
     from balancer.proxy._codec import (
         CHUNKED,
         EOF,
+        ERROR_PENALTY_MS,
+        EWMA_DECAY_S,
         LENGTH,
         MAX_HEADERS,
+        AppCore,
+        BackendCore,
+        BackendState,
+        ClientCore,
+        ExchangeCore,
         Framer,
         HeadError,
+        PoolCore,
         Request,
-        account,
+        RoundRobinCore,
+        RouteCore,
+        Series,
+        UpstreamCore,
         new_request_id,
         parse_request,
         parse_response,
+        record,
+        route_lookup,
         set_request_id_prefix,
+        use_exchange_class,
     )
 except ImportError as exc:  # pragma: no cover - exercised by hand on an unbuilt checkout
     raise ImportError(f"the proxy's compiled codec (balancer.proxy._codec) is not built: run `{BUILD_COMMAND}` in the "
@@ -37,8 +53,11 @@ HEAD_REQUEST = 1
 CLIENT_HTTP10 = 2
 CLOSE_CLIENT = 4
 
-__all__ = ["CHUNKED", "CLIENT_HTTP10", "CLOSE_CLIENT", "EOF", "HEAD_REQUEST", "LENGTH", "MAX_HEADERS", "Framer",
-           "HeadError", "Request", "account", "new_request_id", "parse_request", "parse_response", "reseed_request_ids"]
+__all__ = ["CHUNKED", "CLIENT_HTTP10", "CLOSE_CLIENT", "EOF", "ERROR_PENALTY_MS", "EWMA_DECAY_S", "HEAD_REQUEST",
+           "LENGTH", "MAX_HEADERS", "AppCore", "BackendCore", "BackendState", "ClientCore", "ExchangeCore", "Framer",
+           "HeadError", "PoolCore", "Request", "RoundRobinCore", "RouteCore", "Series", "UpstreamCore",
+           "new_request_id", "parse_request", "parse_response", "record", "reseed_request_ids", "route_lookup",
+           "use_exchange_class"]
 
 
 def reseed_request_ids() -> None:

@@ -13,13 +13,16 @@ import logging
 from dataclasses import dataclass, field
 
 from balancer.proxy.algorithms import ALGORITHMS, make_balancer
+from balancer.proxy.codec import BackendCore, PoolCore, RouteCore, route_lookup
 from balancer.proxy.state import BackendState, StateRegistry
 
 log = logging.getLogger("veloflux.proxy")
 
 
-class Backend:
-    __slots__ = ("address", "host", "id", "key", "port", "st", "state", "weight")
+class Backend(BackendCore):
+    """``st``, ``key`` and ``draining`` are compiled fields (``BackendCore``, csrc/config.c) the hot path reads."""
+
+    __slots__ = ("address", "host", "id", "port", "weight")
 
     def __init__(self, data: dict, st: BackendState):
         self.id: str = data["id"]
@@ -29,12 +32,14 @@ class Backend:
         self.port = int(port)
         self.key = (self.host, self.port)  # the upstream pool's key
         self.weight = max(int(data.get("weight", 100) or 0), 0)
-        self.state: str = data.get("state", "active")
+        self.draining = data.get("state", "active") == "draining"  # no new sessions (sticky ones finish)
         self.st = st
 
 
-class Pool:
-    __slots__ = ("algorithm", "backends", "balancer", "name", "needs_client_ip", "sticky", "tenant_id")
+class Pool(PoolCore):
+    """``backends``, ``balancer``, ``sticky`` and ``needs_client_ip`` are compiled fields (``PoolCore``)."""
+
+    __slots__ = ("algorithm", "name", "tenant_id")
 
     def __init__(self, tenant_id: str, name: str, algorithm: str, sticky: bool, backends: list[Backend]):
         self.tenant_id = tenant_id
@@ -46,11 +51,13 @@ class Pool:
         self.needs_client_ip = algorithm in ("ip_hash", "adaptive")
 
     def usable(self, now: float, include_draining: bool = False) -> list[Backend]:
-        return [b for b in self.backends if b.st.usable(now) and (include_draining or b.state != "draining")]
+        return [b for b in self.backends if b.st.usable(now) and (include_draining or not b.draining)]
 
 
-class Route:
-    __slots__ = ("active", "host", "id", "max_body", "pool", "prefix", "tenant_id")
+class Route(RouteCore):
+    """``pool``, ``prefix`` and ``active`` are compiled fields (``RouteCore``)."""
+
+    __slots__ = ("host", "id", "max_body", "tenant_id")
 
     def __init__(self, tenant_id: str, data: dict, pool: Pool | None, active: bool):
         self.tenant_id = tenant_id
@@ -72,20 +79,8 @@ class Snapshot:
     tenants: int = 0
 
     def lookup(self, host: str, path: str) -> Route | None:
-        routes = self.exact.get(host)
-        if routes:
-            for route in routes:
-                if path.startswith(route.prefix):
-                    return route
-        dot = host.find(".")
-        while dot >= 0:
-            routes = self.wildcard.get(host[dot:])
-            if routes:
-                for route in routes:
-                    if path.startswith(route.prefix):
-                        return route
-            dot = host.find(".", dot + 1)
-        return None
+        """Exact host, then wildcard suffixes from the longest; in each, the first (longest) matching prefix."""
+        return route_lookup(self.exact, self.wildcard, host, path)  # compiled: the hot path calls it too
 
     has_adaptive: bool = False
 

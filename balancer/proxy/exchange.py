@@ -12,7 +12,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from balancer.proxy import router
-from balancer.proxy.codec import Request
+from balancer.proxy.codec import ExchangeCore, use_exchange_class
 from balancer.proxy.errors import error_response
 
 if TYPE_CHECKING:
@@ -22,42 +22,24 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("veloflux.proxy")
 
-IDEMPOTENT = frozenset((b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"))
 RETAIN_LIMIT = 65536  # request bodies up to this size are kept for a retry
 
 
-class Exchange:
-    """One request and its response. Attributes that most requests never change are class-level defaults
-    (a plain class rather than __slots__: creating an exchange is on every request's path)."""
+class Exchange(ExchangeCore):
+    """One request and its response. Its fields are compiled (``ExchangeCore``, csrc/cores.c: client, app, req,
+    request_id, route, backend, conn, early_status, body_in, body_done, attempts, holding, deadline, started,
+    status, resp_started, resp_done, resp_chunked, resp_bytes, set_cookie, until_close, body_buf, retained,
+    close_after); ``Exchange(client, req)`` fills them. The compiled fast path runs the common exchange and
+    calls these methods for everything else."""
 
-    route: Route | None = None
-    backend: Backend | None = None
-    conn: UpstreamConn | None = None
-    early_status = 0
-    body_in = 0
-    body_done = False
-    attempts = 0
-    holding = False  # counted in backend.st.inflight
-    deadline = 0.0
-    started = 0.0
-    status = 0
-    resp_started = False
-    resp_done = False
-    resp_chunked = False  # the response is chunked towards the client while the backend's was not
-    resp_bytes = 0
-    set_cookie = b""
-    until_close = False  # the upstream response body ends when the backend closes
-    body_buf: list[bytes] | tuple = ()  # body bytes (framed for the backend) waiting for a connection
-    retained: list[bytes] | tuple | None = ()  # the body kept for a retry (None: no retry possible)
-
-    def __init__(self, client: ClientProtocol, req: Request):
-        self.client = client
-        self.app = client.app
-        self.req = req
-        self.request_id = req.request_id
-        self.close_after = not req.keep_alive
-        if req.method not in IDEMPOTENT:
-            self.retained = None
+    __slots__ = ()
+    # the compiled fields' types (annotations only: the fields live in ExchangeCore)
+    client: ClientProtocol
+    route: Route | None
+    backend: Backend | None
+    conn: UpstreamConn | None
+    body_buf: list[bytes] | tuple
+    retained: list[bytes] | tuple | None
 
     def expect_body(self) -> None:
         self.body_buf = []
@@ -225,7 +207,7 @@ class Exchange:
         app = self.client.app
         now = app.loop.time()
         self._drop()
-        backend.st.observe(now, (now - self.started) * 1000, failed=True)
+        backend.st.observe(now, (now - self.started) * 1000, True)  # failed
         self._count_failure(backend, now, reason)
         if self._may_retry(got_bytes, reason):
             retry = router.choose(self.route.pool, self.client_ip(), now, exclude=backend)
@@ -316,3 +298,6 @@ class Exchange:
         close = close or self.close_after or not self.body_done
         client.transport.write(error_response(status, self.request_id, self.req.accept, close=close))
         client.exchange_done(self, close)
+
+
+use_exchange_class(Exchange)

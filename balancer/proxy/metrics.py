@@ -11,7 +11,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from balancer.proxy.codec import account
+from balancer.proxy.codec import Series, record
 from veloflux_site.storage import keys
 
 if TYPE_CHECKING:
@@ -24,12 +24,8 @@ BUCKETS_MS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
 FIELDS = ("requests", "responses_1xx", "responses_2xx", "responses_3xx", "responses_4xx", "responses_5xx",
           "bytes_in", "bytes_out", "latency_ms_sum", "errors")
 N_FIELDS = len(FIELDS)
-N_SLOTS = N_FIELDS + len(BUCKETS_MS) + 1  # + histogram (last = +Inf)
+N_SLOTS = N_FIELDS + len(BUCKETS_MS) + 1  # + histogram (last = +Inf); csrc/hot.h's VF_N_SLOTS
 MINUTE_TTL = 48 * 3600
-
-
-def _new() -> list:
-    return [0] * N_SLOTS
 
 
 def add_series(target: dict, key, entry: list) -> None:
@@ -46,7 +42,8 @@ class Metrics:
     def __init__(self, node_id: str, registry: StateRegistry):
         self.node_id = node_id
         self.registry = registry
-        self.pending: dict[tuple[Route, Backend | None], list] = {}  # counts since the last flush
+        # counts since the last flush; a compiled Series reads as a sequence in the FIELDS + histogram layout
+        self.pending: dict[tuple[Route, Backend | None], Series] = {}
         self.totals: dict[tuple[str, str, str, str], list] = {}  # (tenant, route id, pool, backend id) -> flushed
         self.unflushed: dict[tuple[str, str, str, str], list] = {}  # kept from failed flushes
         self.flushes = 0
@@ -55,11 +52,7 @@ class Metrics:
 
     def record(self, route: Route, backend: Backend | None, status: int, bytes_in: int, bytes_out: int,
                elapsed_s: float, error: bool) -> None:
-        key = (route, backend)
-        entry = self.pending.get(key)
-        if entry is None:
-            entry = self.pending[key] = _new()
-        account(entry, status, bytes_in, bytes_out, elapsed_s * 1000.0, error)  # compiled: once per request
+        record(self.pending, route, backend, status, bytes_in, bytes_out, elapsed_s, error)  # compiled
 
     @staticmethod
     def label(key: tuple[Route, Backend | None]) -> tuple[str, str, str, str]:
@@ -67,7 +60,7 @@ class Metrics:
         return (route.tenant_id, route.id, route.pool.name if route.pool is not None else "",
                 backend.id if backend is not None else "")
 
-    def labelled(self, series: dict[tuple[Route, Backend | None], list]) -> dict[tuple[str, str, str, str], list]:
+    def labelled(self, series: dict[tuple[Route, Backend | None], Series]) -> dict[tuple[str, str, str, str], list]:
         """Series keyed by (tenant, route id, pool, backend id); routes of an old snapshot merge into the new ones."""
         out: dict[tuple[str, str, str, str], list] = {}
         for key, entry in series.items():

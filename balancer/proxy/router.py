@@ -49,11 +49,11 @@ def choose(pool: Pool, client_ip: str, now: float, exclude: Backend | None = Non
     backends = pool.backends
     for b in backends:  # common case: every backend can take new sessions, no list to build
         st = b.st
-        if st.down or st.ejected_until > now or b.state == "draining" or b is exclude:
+        if st.down or st.ejected_until > now or b.draining or b is exclude:
             break
     else:
         return pool.balancer.pick(backends, client_ip, now) if backends else None
-    usable = [b for b in backends if b.state != "draining" and b.st.usable(now) and b is not exclude]
+    usable = [b for b in backends if not b.draining and b.st.usable(now) and b is not exclude]
     if not usable:
         return None
     return pool.balancer.pick(usable, client_ip, now)

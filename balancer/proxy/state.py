@@ -1,48 +1,22 @@
 """Per-backend runtime state shared by every snapshot: in-flight count, peak-EWMA latency, passive ejection.
 
 One ``BackendState`` per backend id lives for the life of the worker, so a config reload
-keeps counters, latency estimates and ejections.
+keeps counters, latency estimates and ejections. ``BackendState`` is compiled (``csrc/state.c``): the
+hot path reads and updates it in C. Its fields: ``inflight``, ``ewma`` (peak-EWMA latency in ms, a
+failure counts as at least ERROR_PENALTY_MS and twice the average), ``ewma_at``, ``fails`` (consecutive
+connect errors / 5xx), ``ejected_until`` (loop time), ``ejections``, ``down`` (health overlay); methods
+``usable(now)``, ``observe(now, latency_ms, failed)`` and ``cost(now)`` = (ewma + 1) x (in flight + 1).
 """
 
 from __future__ import annotations
 
-import math
 import time
 
-EWMA_DECAY_S = 10.0  # time constant of the latency average
-ERROR_PENALTY_MS = 500.0  # an error or 5xx counts as at least this slow
+from balancer.proxy.codec import ERROR_PENALTY_MS, EWMA_DECAY_S, BackendState
+
 MAX_EJECTION_S = 300.0
 
-
-class BackendState:
-    __slots__ = ("down", "ejected_until", "ejections", "ewma", "ewma_at", "fails", "id", "inflight")
-
-    def __init__(self, backend_id: str):
-        self.id = backend_id
-        self.inflight = 0
-        self.ewma = 0.0  # ms
-        self.ewma_at = 0.0
-        self.fails = 0  # consecutive connect errors / 5xx
-        self.ejected_until = 0.0  # loop time
-        self.ejections = 0
-        self.down = False  # health overlay says "down"
-
-    def usable(self, now: float) -> bool:
-        return not self.down and self.ejected_until <= now
-
-    def observe(self, now: float, latency_ms: float, failed: bool) -> None:
-        """Peak EWMA: a slower sample is taken at once, faster ones decay in; failures look slow."""
-        if failed:
-            latency_ms = max(latency_ms, self.ewma * 2, ERROR_PENALTY_MS)
-        if latency_ms > self.ewma:
-            self.ewma = latency_ms
-        else:
-            weight = math.exp(-(now - self.ewma_at) / EWMA_DECAY_S)
-            self.ewma = self.ewma * weight + latency_ms * (1 - weight)
-        self.ewma_at = now
-
-    def cost(self, now: float) -> float:
-        return (self.ewma + 1.0) * (self.inflight + 1)
+__all__ = ["ERROR_PENALTY_MS", "EWMA_DECAY_S", "MAX_EJECTION_S", "BackendState", "StateRegistry"]
 
 
 class StateRegistry:

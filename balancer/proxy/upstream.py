@@ -6,7 +6,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from balancer.proxy.codec import CLOSE_CLIENT, EOF, Framer, HeadError, parse_response
+from balancer.proxy.codec import CLOSE_CLIENT, EOF, Framer, HeadError, UpstreamCore, parse_response
 
 if TYPE_CHECKING:
     from balancer.proxy.config import Backend
@@ -15,8 +15,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("veloflux.proxy")
 
 
-class UpstreamConn(asyncio.Protocol):
-    """One TCP connection to a backend, carrying one exchange at a time."""
+class UpstreamConn(UpstreamCore, asyncio.Protocol):
+    """One TCP connection to a backend, carrying one exchange at a time. The hot fields are compiled
+    (``UpstreamCore``, csrc/cores.c) and so is ``data_received``: a response whose head (and body, if any) came
+    in one read and that did not fail is finished in C; everything else goes to ``_data_received``."""
 
     def __init__(self, pool: UpstreamPool, key: tuple[str, int]):
         self.pool = pool
@@ -68,7 +70,7 @@ class UpstreamConn(asyncio.Protocol):
             self.exchange.client.resume_reading_if_possible()
 
     # --- response -----------------------------------------------------------
-    def data_received(self, data: bytes) -> None:
+    def _data_received(self, data: bytes) -> None:
         ex = self.exchange
         if ex is None:  # a response nobody asked for: the connection is unusable
             self.close()

@@ -99,7 +99,21 @@ Py_ssize_t vf_write_request_id(char *out);
 #define VF_REQUEST_ID_LEN 20
 
 PyObject *vf_parse_request(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+/* parse_request with C arguments (data, peer and scheme are bytes) */
+PyObject *vf_parse_request_at(PyObject *data, Py_ssize_t pos, Py_ssize_t max_head, PyObject *peer, PyObject *scheme,
+                              int trusted);
 PyObject *vf_parse_response(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
-PyObject *vf_account(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+/* parse_response with C arguments and results: 1 parsed (result filled, new references), 0 the head is not complete,
+ * -1 with HeadError or another error set */
+typedef struct {
+    Py_ssize_t end;     /* where the response (or what arrived of its body) ends in data */
+    int status;
+    PyObject *out;      /* bytes for the client: the rewritten head and the body bytes that came with it */
+    vf_Framer *framer;  /* the rest of the body, or NULL when the response is complete */
+    int keep_alive, close;
+    long long body_bytes;
+} vf_response;
+int vf_parse_response_at(PyObject *data, Py_ssize_t pos, long flags, PyObject *request_id, PyObject *extra,
+                         vf_response *result);
 
 #endif

@@ -1,5 +1,5 @@
 /* balancer.proxy._codec: module set-up, character tables, header-line scanner, request ids. */
-#include "codec.h"
+#include "hot.h"
 
 uint8_t vf_tchar[256];
 uint8_t vf_fchar[256];
@@ -115,8 +115,11 @@ static PyMethodDef methods[] = {
     {"parse_response", (PyCFunction)(void (*)(void))vf_parse_response, METH_FASTCALL,
      "parse_response(data, pos, flags, request, extra) -> (end, status, out, framer, keep_alive, close, body_bytes)"
      " | None"},
-    {"account", (PyCFunction)(void (*)(void))vf_account, METH_FASTCALL,
-     "account(series, status, bytes_in, bytes_out, latency_ms, error): add one request to a metrics series"},
+    {"route_lookup", (PyCFunction)(void (*)(void))vf_route_lookup, METH_FASTCALL,
+     "route_lookup(exact, wildcard, host, path) -> Route | None: exact host, then wildcard suffixes; longest prefix"},
+    {"record", (PyCFunction)(void (*)(void))vf_record_py, METH_FASTCALL,
+     "record(pending, route, backend, status, bytes_in, bytes_out, elapsed_s, error): one request into metrics"},
+    {"use_exchange_class", vf_use_exchange_class, METH_O, "the ExchangeCore subclass the compiled fast path creates"},
     {"new_request_id", new_request_id, METH_NOARGS, "a new request id (prefix + counter)"},
     {"set_request_id_prefix", set_request_id_prefix, METH_O, "8 bytes that start every generated request id"},
     {NULL, NULL, 0, NULL},
@@ -146,7 +149,9 @@ PyMODINIT_FUNC PyInit__codec(void) {
         PyModule_AddObjectRef(m, "Request", (PyObject *)&vf_RequestType) < 0 ||
         PyModule_AddObjectRef(m, "Framer", (PyObject *)&vf_FramerType) < 0 ||
         PyModule_AddIntConstant(m, "LENGTH", VF_LENGTH) < 0 || PyModule_AddIntConstant(m, "CHUNKED", VF_CHUNKED) < 0 ||
-        PyModule_AddIntConstant(m, "EOF", VF_EOF) < 0 || PyModule_AddIntConstant(m, "MAX_HEADERS", VF_MAX_HEADERS) < 0) {
+        PyModule_AddIntConstant(m, "EOF", VF_EOF) < 0 ||
+        PyModule_AddIntConstant(m, "MAX_HEADERS", VF_MAX_HEADERS) < 0 ||
+        vf_hot_init(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

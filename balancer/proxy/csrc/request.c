@@ -5,7 +5,6 @@
  * X-Request-ID and the framing the proxy uses are appended. */
 #include "codec.h"
 
-
 enum { K_OTHER, K_HOST, K_CL, K_TE, K_CONNECTION, K_UPGRADE, K_EXPECT, K_XFF, K_XFP, K_XRID, K_COOKIE, K_ACCEPT,
        K_HOP };
 
@@ -133,11 +132,16 @@ PyObject *vf_parse_request(PyObject *self, PyObject *const *args, Py_ssize_t nar
                                          "trusted)");
         return NULL;
     }
-    const char *buf = PyBytes_AS_STRING(args[0]);
-    Py_ssize_t len = PyBytes_GET_SIZE(args[0]);
     Py_ssize_t pos = PyLong_AsSsize_t(args[1]), max_head = PyLong_AsSsize_t(args[2]);
     int trusted = PyObject_IsTrue(args[5]);
     if ((pos == -1 || max_head == -1 || trusted < 0) && PyErr_Occurred()) return NULL;
+    return vf_parse_request_at(args[0], pos, max_head, args[3], args[4], trusted);
+}
+
+PyObject *vf_parse_request_at(PyObject *data, Py_ssize_t pos, Py_ssize_t max_head, PyObject *peer_o,
+                              PyObject *scheme_o, int trusted) {
+    const char *buf = PyBytes_AS_STRING(data);
+    Py_ssize_t len = PyBytes_GET_SIZE(data);
     if (pos < 0 || pos > len) {
         PyErr_SetString(PyExc_ValueError, "pos out of range");
         return NULL;
@@ -298,8 +302,8 @@ PyObject *vf_parse_request(PyObject *self, PyObject *const *args, Py_ssize_t nar
     if ((r->request_id = PyUnicode_DecodeASCII(rid_p, rid_n, NULL)) == NULL) goto error;
 
     /* the upstream head */
-    const char *peer = PyBytes_AS_STRING(args[3]), *scheme = PyBytes_AS_STRING(args[4]);
-    Py_ssize_t peer_n = PyBytes_GET_SIZE(args[3]), scheme_n = PyBytes_GET_SIZE(args[4]);
+    const char *peer = PyBytes_AS_STRING(peer_o), *scheme = PyBytes_AS_STRING(scheme_o);
+    Py_ssize_t peer_n = PyBytes_GET_SIZE(peer_o), scheme_n = PyBytes_GET_SIZE(scheme_o);
     int keep_xff = trusted && r->xff != Py_None && PyBytes_GET_SIZE(r->xff) > 0;
     const char *proto = scheme;
     Py_ssize_t proto_n = scheme_n;

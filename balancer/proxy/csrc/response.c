@@ -3,9 +3,6 @@
 #include "codec.h"
 
 #define MAX_RESPONSE_HEAD 65536
-#define F_HEAD VF_F_HEAD
-#define F_HTTP10 VF_F_HTTP10
-#define F_CLOSE VF_F_CLOSE
 
 enum { R_OTHER, R_CONNECTION, R_HOP, R_TE, R_CL, R_XRID };
 
@@ -69,14 +66,27 @@ PyObject *vf_parse_response(PyObject *self, PyObject *const *args, Py_ssize_t na
         PyErr_SetString(PyExc_TypeError, "parse_response(data: bytes, pos, flags, request: Request, extra: bytes)");
         return NULL;
     }
-    const char *buf = PyBytes_AS_STRING(args[0]);
-    Py_ssize_t len = PyBytes_GET_SIZE(args[0]);
     Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
     long flags = PyLong_AsLong(args[2]);
     if ((pos == -1 || flags == -1) && PyErr_Occurred()) return NULL;
+    vf_response r;
+    int parsed = vf_parse_response_at(args[0], pos, flags, request_id, args[4], &r);
+    if (parsed <= 0) {
+        if (parsed < 0) return NULL;
+        Py_RETURN_NONE;
+    }
+    PyObject *framer = r.framer != NULL ? (PyObject *)r.framer : Py_NewRef(Py_None);
+    return Py_BuildValue("(niNNOOL)", r.end, r.status, r.out, framer, r.keep_alive ? Py_True : Py_False,
+                         r.close ? Py_True : Py_False, r.body_bytes);
+}
+
+int vf_parse_response_at(PyObject *data, Py_ssize_t pos, long flags, PyObject *request_id, PyObject *extra_o,
+                         vf_response *result) {
+    const char *buf = PyBytes_AS_STRING(data);
+    Py_ssize_t len = PyBytes_GET_SIZE(data);
     if (pos < 0 || pos > len) {
         PyErr_SetString(PyExc_ValueError, "pos out of range");
-        return NULL;
+        return -1;
     }
     vf_header hs[VF_MAX_HEADERS];
     int count = 0, status = 0, http10 = 0;
@@ -84,15 +94,15 @@ PyObject *vf_parse_response(PyObject *self, PyObject *const *args, Py_ssize_t na
     for (;;) { /* 1xx interim responses (except 101) are dropped */
         Py_ssize_t p = status_line(buf, start, len, &status, &http10, &reason, &reason_n);
         end = p < 0 ? p : vf_scan_headers(buf, p, len, hs, &count, 502);
-        if (end == -1) return NULL;
+        if (end == -1) return -1;
         if (end == VF_INCOMPLETE) {
-            if (len - pos > MAX_RESPONSE_HEAD) return vf_fail(502, "response head too large"), NULL;
-            Py_RETURN_NONE;
+            if (len - pos > MAX_RESPONSE_HEAD) return vf_fail(502, "response head too large");
+            return 0;
         }
         if (status >= 200 || status == 101) break;
         start = end;
     }
-    if (end - pos > MAX_RESPONSE_HEAD) return vf_fail(502, "response head too large"), NULL;
+    if (end - pos > MAX_RESPONSE_HEAD) return vf_fail(502, "response head too large");
 
     int conn_close = 0, conn_keep_alive = 0, custom_connection = 0, has_xrid = 0, has_cl = 0, chunked = 0, te = 0;
     long long content_length = -1;
@@ -115,10 +125,10 @@ PyObject *vf_parse_response(PyObject *self, PyObject *const *args, Py_ssize_t na
                 break;
             }
             case R_CL:
-                if (has_cl || vn == 0 || vn > 18) return vf_fail(502, "invalid Content-Length"), NULL;
+                if (has_cl || vn == 0 || vn > 18) return vf_fail(502, "invalid Content-Length");
                 content_length = 0;
                 for (Py_ssize_t k = 0; k < vn; k++) {
-                    if (!Py_ISDIGIT((uint8_t)v[k])) return vf_fail(502, "invalid Content-Length"), NULL;
+                    if (!Py_ISDIGIT((uint8_t)v[k])) return vf_fail(502, "invalid Content-Length");
                     content_length = content_length * 10 + (v[k] - '0');
                 }
                 has_cl = 1;
@@ -127,7 +137,7 @@ PyObject *vf_parse_response(PyObject *self, PyObject *const *args, Py_ssize_t na
             default: break;
         }
     }
-    if (te && has_cl) return vf_fail(502, "both Content-Length and Transfer-Encoding"), NULL;
+    if (te && has_cl) return vf_fail(502, "both Content-Length and Transfer-Encoding");
     if (custom_connection) {
         for (int i = 0; i < count; i++) {
             if (hs[i].kind != R_CONNECTION) continue;
@@ -137,10 +147,10 @@ PyObject *vf_parse_response(PyObject *self, PyObject *const *args, Py_ssize_t na
                     hs[j].drop = 1;
         }
     }
-    int client10 = (flags & F_HTTP10) != 0;
-    int no_body = (flags & F_HEAD) || status == 204 || status == 304 || status == 101;
+    int client10 = (flags & VF_F_HTTP10) != 0;
+    int no_body = (flags & VF_F_HEAD) || status == 204 || status == 304 || status == 101;
     int keep_alive = status != 101 && (http10 ? conn_keep_alive && !conn_close : !conn_close);
-    int close = (flags & F_CLOSE) != 0;
+    int close = (flags & VF_F_CLOSE) != 0;
     int rechunk = 0;
     if (!no_body && content_length < 0) {
         if (client10) close = 1;
@@ -151,7 +161,7 @@ PyObject *vf_parse_response(PyObject *self, PyObject *const *args, Py_ssize_t na
     if (!no_body && content_length != 0) {
         framer = vf_framer_new(te ? (chunked ? VF_CHUNKED : VF_EOF) : (has_cl ? VF_LENGTH : VF_EOF), content_length,
                                rechunk, 1, 502);
-        if (framer == NULL) return NULL;
+        if (framer == NULL) return -1;
         if (te && !chunked) keep_alive = 0;
     }
 
@@ -160,11 +170,11 @@ PyObject *vf_parse_response(PyObject *self, PyObject *const *args, Py_ssize_t na
         reason_p = default_reason(status);
         reason_n = (Py_ssize_t)strlen(reason_p);
     }
-    Py_ssize_t rid_n, extra_n = PyBytes_GET_SIZE(args[4]);
-    const char *rid = PyUnicode_AsUTF8AndSize(request_id, &rid_n), *extra = PyBytes_AS_STRING(args[4]);
+    Py_ssize_t rid_n, extra_n = PyBytes_GET_SIZE(extra_o);
+    const char *rid = PyUnicode_AsUTF8AndSize(request_id, &rid_n), *extra = PyBytes_AS_STRING(extra_o);
     if (rid == NULL) {
         Py_XDECREF(framer);
-        return NULL;
+        return -1;
     }
     Py_ssize_t size = 13 + reason_n + 2 + extra_n + 2;
     for (int i = 0; i < count; i++)
@@ -177,7 +187,7 @@ PyObject *vf_parse_response(PyObject *self, PyObject *const *args, Py_ssize_t na
     PyObject *out = PyBytes_FromStringAndSize(NULL, size + body_n + (framer != NULL ? 64 : 0));
     if (out == NULL) {
         Py_XDECREF(framer);
-        return NULL;
+        return -1;
     }
     char *w = PyBytes_AS_STRING(out);
     PUT("HTTP/1.1 ");
@@ -214,29 +224,19 @@ PyObject *vf_parse_response(PyObject *self, PyObject *const *args, Py_ssize_t na
     }
     if (_PyBytes_Resize(&out, w - PyBytes_AS_STRING(out)) < 0) {
         Py_XDECREF(framer);
-        return NULL;
+        return -1;
     }
-    PyObject *result = PyTuple_New(7);
-    PyObject *end_o = PyLong_FromSsize_t(consumed), *status_o = PyLong_FromLong(status);
-    PyObject *body_o = PyLong_FromLongLong(framer != NULL ? framer->decoded : 0);
-    if (result == NULL || end_o == NULL || status_o == NULL || body_o == NULL) {
-        Py_XDECREF(result);
-        Py_XDECREF(end_o);
-        Py_XDECREF(status_o);
-        Py_XDECREF(body_o);
-        goto error;
-    }
-    PyTuple_SET_ITEM(result, 0, end_o);
-    PyTuple_SET_ITEM(result, 1, status_o);
-    PyTuple_SET_ITEM(result, 2, out);
-    PyTuple_SET_ITEM(result, 3, framer != NULL && !framer->done ? Py_NewRef(framer) : Py_NewRef(Py_None));
-    PyTuple_SET_ITEM(result, 4, Py_NewRef(keep_alive ? Py_True : Py_False));
-    PyTuple_SET_ITEM(result, 5, Py_NewRef(close ? Py_True : Py_False));
-    PyTuple_SET_ITEM(result, 6, body_o);
-    Py_XDECREF(framer);
-    return result;
+    result->end = consumed;
+    result->status = status;
+    result->out = out;
+    result->keep_alive = keep_alive;
+    result->close = close;
+    result->body_bytes = framer != NULL ? framer->decoded : 0;
+    if (framer != NULL && framer->done) Py_CLEAR(framer);
+    result->framer = framer;
+    return 1;
 error:
     Py_DECREF(out);
     Py_XDECREF(framer);
-    return NULL;
+    return -1;
 }
