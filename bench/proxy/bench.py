@@ -60,6 +60,7 @@ class Stack:
     def __init__(self, workdir: Path):
         self.dir = workdir
         self.procs: list[subprocess.Popen] = []
+        self.pids: dict[str, int] = {}  # proxy under test -> its process (nginx: the master; its worker is a child)
         self.ports = {name: free_port() for name in ("backend", "backend_b", "haproxy", "nginx", "ours", "ours_admin",
                                                      "redis", "multi", "bare")}
         self.ports["multi_admin"] = free_port_pair()
@@ -114,16 +115,17 @@ backend be
         self.spawn(["redis-server", "--port", str(p["redis"]), "--bind", "127.0.0.1", "--save", "", "--appendonly",
                     "no", "--dir", str(self.dir)], "redis")
         self.spawn(["nginx", "-c", str(self.dir / "backend.conf"), "-p", str(self.dir)], "backend")
-        self.spawn(["nginx", "-c", str(self.dir / "nginx.conf"), "-p", str(self.dir)], "nginx")
-        self.spawn(["haproxy", "-f", str(self.dir / "haproxy.cfg")], "haproxy")
+        self.pids["nginx"] = self.spawn(["nginx", "-c", str(self.dir / "nginx.conf"), "-p", str(self.dir)], "nginx").pid
+        self.pids["haproxy"] = self.spawn(["haproxy", "-f", str(self.dir / "haproxy.cfg")], "haproxy").pid
         for name in ("redis", "backend", "backend_b", "nginx", "haproxy"):
             wait_port(p[name])
         self.route(f"127.0.0.1:{p['backend']}")
         self.ours = self.spawn([sys.executable, "manage.py", "runproxy", "--host", "127.0.0.1", "--port",
                                 str(p["ours"]), "--admin-port", str(p["ours_admin"]), "--workers", "1"],
                                "ours", cwd=ROOT, env=self.env)
-        self.spawn([sys.executable, str(ROOT / "bench/proxy/bare_relay.py"), str(p["bare"]), str(p["backend"])],
-                   "bare")
+        self.pids["ours"] = self.ours.pid
+        self.pids["bare"] = self.spawn([sys.executable, str(ROOT / "bench/proxy/bare_relay.py"), str(p["bare"]),
+                                        str(p["backend"])], "bare").pid
         wait_port(p["ours"])
         wait_port(p["bare"])
         time.sleep(0.5)
@@ -170,14 +172,36 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def wrk(port: int, path: str, duration: int, connections: int = 50) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its child processes so far (from /proc)."""
+    total = 0
+    pids = [pid]
+    while pids:
+        current = pids.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pids += [int(child) for child in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(port: int, path: str, duration: int, connections: int = 50, pid: int | None = None) -> dict:
+    """One wrk run; with ``pid``, also the CPU time that process spent per request (a figure that the
+    scheduling noise of a shared machine moves much less than req/s or p99)."""
+    cpu_before = cpu_seconds(pid) if pid else 0.0
     out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-H", f"Host: {HOST}",
                           f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, check=True).stdout
+    cpu = cpu_seconds(pid) - cpu_before if pid else 0.0
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p50 = _ms(re.search(r"50%\s+([\d.]+\w+)", out).group(1))
     p99 = _ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", out)
-    return {"rps": rps, "p50": p50, "p99": p99, "errors": errors.group(0) if errors else ""}
+    return {"rps": rps, "p50": p50, "p99": p99, "errors": errors.group(0) if errors else "",
+            "cpu_us": cpu * 1e6 / requests if requests else 0.0}
 
 
 def throughput(stack: Stack, duration: int, rounds: int) -> dict:
@@ -191,7 +215,7 @@ def throughput(stack: Stack, duration: int, rounds: int) -> dict:
         runs: dict[str, list[dict]] = {name: [] for name in names}
         for _ in range(rounds):
             for name in names:
-                runs[name].append(wrk(stack.ports[name], path, duration))
+                runs[name].append(wrk(stack.ports[name], path, duration, pid=stack.pids[name]))
         for name in names:
             ordered = sorted(runs[name], key=lambda r: r["rps"])
             results[(case, name)] = ordered[len(ordered) // 2]
@@ -322,15 +346,18 @@ def report_throughput(results: dict) -> None:
           "routing, algorithm, header rewriting and metrics on; HAProxy nbthread 1; nginx 1 worker)")
     for case in ("small", "64k"):
         print(f"\n  {case} response")
-        print(f"  {'proxy':<8} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}  errors")
+        print(f"  {'proxy':<8} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>11}  errors")
         for name in ("haproxy", "nginx", "ours", "bare"):
             r = results[(case, name)]
-            print(f"  {name:<8} {r['rps']:>10.0f} {r['p50']:>8.2f} {r['p99']:>8.2f}  {r['errors']}")
+            print(f"  {name:<8} {r['rps']:>10.0f} {r['p50']:>8.2f} {r['p99']:>8.2f} {r['cpu_us']:>11.1f}  "
+                  f"{r['errors']}")
         print("  (bare = bench/proxy/bare_relay.py: uvloop + httptools relaying bytes, no proxy logic; a reference)")
         ours, ha, ng = results[(case, "ours")], results[(case, "haproxy")], results[(case, "nginx")]
         print(f"  ours/HAProxy: {ours['rps'] / ha['rps']:.2f}x req/s (target >= 0.8), "
               f"p99 {ours['p99'] / ha['p99']:.2f}x (target <= 1.5)")
-        print(f"  ours/nginx:   {ours['rps'] / ng['rps']:.2f}x req/s (target >= 1.0)", flush=True)
+        print(f"  ours/nginx:   {ours['rps'] / ng['rps']:.2f}x req/s (target >= 1.0)")
+        print(f"  CPU per request, ours/HAProxy: {ours['cpu_us'] / ha['cpu_us']:.2f}x, ours/nginx: "
+              f"{ours['cpu_us'] / ng['cpu_us']:.2f}x (the proxy process, user + system)", flush=True)
 
 
 def report_memory(memory: float, connections: int) -> None:
