@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import ipaddress
 import logging
 import os
 import signal
@@ -22,6 +23,7 @@ from balancer.proxy.settings import ProxySettings
 
 log = logging.getLogger("veloflux.proxy")
 GRACE_S = 10.0
+BACKLOG = 4096
 
 
 async def serve(settings: ProxySettings, worker: int) -> None:
@@ -41,15 +43,15 @@ async def serve(settings: ProxySettings, worker: int) -> None:
 
         app.certificates = CertStore()
     await app.start()
-    servers = [await loop.create_server(lambda: ClientProtocol(app, b"http"), settings.host, settings.port,
-                                        reuse_port=True, backlog=4096)]
+    servers = [await loop.create_server(lambda: ClientProtocol(app, b"http"),
+                                        **listen_on(settings.host, settings.port, reuse_port=True))]
     if settings.https_port:
-        servers.append(await loop.create_server(lambda: ClientProtocol(app, b"https"), settings.host,
-                                                settings.https_port, ssl=app.certificates.server_context,
-                                                reuse_port=True, backlog=4096, ssl_handshake_timeout=10))
+        servers.append(await loop.create_server(lambda: ClientProtocol(app, b"https"),
+                                                **listen_on(settings.host, settings.https_port, reuse_port=True),
+                                                ssl=app.certificates.server_context, ssl_handshake_timeout=10))
     if settings.admin_port:
-        servers.append(await loop.create_server(lambda: AdminProtocol(app), settings.admin_host,
-                                                settings.admin_port + worker))
+        servers.append(await loop.create_server(lambda: AdminProtocol(app),
+                                                **listen_on(settings.admin_host, settings.admin_port + worker)))
     gc.collect()
     gc.freeze()  # start-up objects never need scanning again
     gc.set_threshold(50_000, 50, 100)  # per-request objects die by refcount; collect cycles rarely
@@ -65,6 +67,31 @@ async def serve(settings: ProxySettings, worker: int) -> None:
     for conn in list(app.connections):
         conn.transport.close()
     await app.stop()
+
+
+def listen_on(host: str, port: int, reuse_port: bool = False) -> dict:
+    """``create_server`` arguments for a listener. An IP literal gets a socket bound here: uvloop resolves a
+    host given to ``create_server`` on libuv's thread pool, and once those threads exist the kernel takes a
+    reference on the file at every read and write of a multi-threaded process. A name is left to uvloop."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return {"host": host, "port": port, "reuse_port": reuse_port, "backlog": BACKLOG}
+    family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)  # as create_server does
+        sock.bind((host, port))
+        sock.listen(BACKLOG)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return {"sock": sock}
 
 
 def run_worker(settings: ProxySettings, worker: int) -> None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import socket
 import time
+from pathlib import Path
 
-from tests.proxy.support import backend_name, simple_site
+from tests.proxy.support import ProxyProcess, backend_name, get, simple_site
 from tests.support.assertions import eventually
 
 
@@ -120,3 +121,16 @@ def test_it_frees_what_each_exchange_used(proxy, farm):
     run(20000)
     grown_kb = proxy.rss_kb() - before
     assert grown_kb < 2048, f"the proxy grew by {grown_kb} KB over 20,000 requests"  # a leak: >= 10 MB
+
+
+def test_it_serves_from_one_thread_when_everything_is_an_ip_address(redis_server, farm):
+    """Listeners bound to an IP literal and upstreams at IP addresses never start libuv's thread pool: with
+    more than one thread, the kernel takes a file reference at every read and write of the hot path."""
+    own_proxy = ProxyProcess(redis_server.url).start()
+    try:
+        _, host, _ = simple_site(own_proxy, [farm.start("one")])
+        assert get(own_proxy, host)[0] == 200
+        threads = sorted(path.name for path in (Path("/proc") / str(own_proxy.process.pid) / "task").iterdir())
+        assert threads == [str(own_proxy.process.pid)], f"the proxy runs {len(threads)} threads"
+    finally:
+        own_proxy.stop()
