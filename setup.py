@@ -9,7 +9,7 @@ setup(
         "balancer.proxy._codec",
         sources=[f"balancer/proxy/csrc/{name}.c"
                  for name in ("module", "request", "reqtype", "response", "body", "series",
-                              "hot", "cores", "state", "config", "fastpath")],
+                              "hot", "cores", "state", "config", "pools", "fastpath")],
         depends=["balancer/proxy/csrc/codec.h", "balancer/proxy/csrc/hot.h"],
         extra_compile_args=["-O2", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter",
                             "-Wno-missing-field-initializers", "-Wno-cast-function-type"],

@@ -11,7 +11,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from balancer.proxy.codec import Series, record
+from balancer.proxy.codec import MetricsCore, Series, record
 from veloflux_site.storage import keys
 
 if TYPE_CHECKING:
@@ -38,7 +38,10 @@ def add_series(target: dict, key, entry: list) -> None:
             acc[i] += value
 
 
-class Metrics:
+class Metrics(MetricsCore):
+    """Counts per (route, backend). ``pending`` is a compiled field (``MetricsCore``, csrc/pools.c): the hot
+    path adds each request to it in C."""
+
     def __init__(self, node_id: str, registry: StateRegistry):
         self.node_id = node_id
         self.registry = registry

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from balancer.proxy.codec import CLOSE_CLIENT, EOF, Framer, HeadError, UpstreamCore, parse_response
+from balancer.proxy.codec import CLOSE_CLIENT, EOF, Framer, HeadError, UpstreamCore, UpstreamPoolCore, parse_response
 
 if TYPE_CHECKING:
     from balancer.proxy.config import Backend
@@ -122,7 +122,10 @@ class UpstreamConn(UpstreamCore, asyncio.Protocol):
                 ex.upstream_lost(self, invalid=True)
 
 
-class UpstreamPool:
+class UpstreamPool(UpstreamPoolCore):
+    """``idle`` and ``max_idle`` are compiled fields (``UpstreamPoolCore``, csrc/pools.c): the hot path takes and
+    returns pooled connections in C."""
+
     def __init__(self, loop: asyncio.AbstractEventLoop, max_idle: int, idle_timeout: float, connect_timeout: float):
         self.loop = loop
         self.idle: dict[tuple[str, int], list[UpstreamConn]] = {}

@@ -18,7 +18,7 @@ static int idempotent(PyObject *method) {
 }
 
 vf_Exchange *vf_exchange_make(PyTypeObject *type, PyObject *client, PyObject *req) {
-    if (!Py_IS_TYPE(req, &vf_RequestType) || !PyObject_TypeCheck(client, &vf_ClientType)) {
+    if (!Py_IS_TYPE(req, &vf_RequestType) || !VF_IS(client, &vf_ClientType)) {
         PyErr_SetString(PyExc_TypeError, "Exchange(client: ClientProtocol, req: Request)");
         return NULL;
     }

@@ -47,7 +47,7 @@ static int all_usable(PyObject *backends, double now) {
     if (!PyList_CheckExact(backends) || PyList_GET_SIZE(backends) == 0) return 0;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(backends); i++) {
         PyObject *b = PyList_GET_ITEM(backends, i);
-        if (!PyObject_TypeCheck(b, &vf_BackendType)) return 0;
+        if (!VF_IS(b, &vf_BackendType)) return 0;
         PyObject *st = ((vf_Backend *)b)->st;
         if (!Py_IS_TYPE(st, &vf_StateType) || ((vf_State *)st)->down || ((vf_State *)st)->ejected_until > now ||
             ((vf_Backend *)b)->draining)
@@ -59,8 +59,11 @@ static int all_usable(PyObject *backends, double now) {
 /* An idle pooled connection to the backend (most recently used first), or NULL: a new reference. Closed ones
  * met on the way are dropped, as UpstreamPool's users do. */
 static vf_Upstream *idle_connection(vf_App *app, vf_Backend *backend) {
-    PyObject *idle = PyObject_GetAttr(app->upstreams, vf_s_idle);
-    if (idle == NULL) return NULL;
+    if (!VF_IS(app->upstreams, &vf_UpstreamPoolType)) {
+        PyErr_SetString(PyExc_TypeError, "app.upstreams is an UpstreamPool");
+        return NULL;
+    }
+    PyObject *idle = ((vf_UpstreamPool *)app->upstreams)->idle;
     PyObject *stack = PyDict_Check(idle) ? PyDict_GetItemWithError(idle, backend->key) : NULL;
     vf_Upstream *conn = NULL;
     while (stack != NULL && PyList_CheckExact(stack) && PyList_GET_SIZE(stack) > 0) {
@@ -70,13 +73,12 @@ static vf_Upstream *idle_connection(vf_App *app, vf_Backend *backend) {
             Py_DECREF(item);
             break;
         }
-        if (PyObject_TypeCheck(item, &vf_UpstreamType) && !((vf_Upstream *)item)->closed) {
+        if (VF_IS(item, &vf_UpstreamType) && !((vf_Upstream *)item)->closed) {
             conn = (vf_Upstream *)item;
             break;
         }
         Py_DECREF(item);
     }
-    Py_DECREF(idle);
     return conn;
 }
 
@@ -106,13 +108,13 @@ static PyObject *exchange_start(vf_Exchange *ex, vf_Client *client) {
     if (loop_time(app_of(ex), &now) < 0) return NULL;
     ex->started = now;
     PyObject *route = ex->route;
-    if (!PyObject_TypeCheck(route, &vf_RouteType) || !((vf_Route *)route)->active) goto python;
+    if (!VF_IS(route, &vf_RouteType) || !((vf_Route *)route)->active) goto python;
     PyObject *pool = ((vf_Route *)route)->pool;
-    if (!PyObject_TypeCheck(pool, &vf_PoolType)) goto python;
+    if (!VF_IS(pool, &vf_PoolType)) goto python;
     vf_Pool *p = (vf_Pool *)pool;
     if (p->sticky || p->needs_client_ip || !all_usable(p->backends, now)) goto python;
     PyObject *backend;
-    if (PyObject_TypeCheck(p->balancer, &vf_RoundRobinType)) {
+    if (VF_IS(p->balancer, &vf_RoundRobinType)) {
         backend = Py_NewRef(vf_round_robin_pick((vf_RoundRobin *)p->balancer, p->backends));
     } else {
         PyObject *now_o = PyFloat_FromDouble(now);
@@ -121,7 +123,7 @@ static PyObject *exchange_start(vf_Exchange *ex, vf_Client *client) {
         Py_DECREF(now_o);
         if (backend == NULL) return NULL;
     }
-    if (!PyObject_TypeCheck(backend, &vf_BackendType)) {
+    if (!VF_IS(backend, &vf_BackendType)) {
         Py_DECREF(backend);
         PyErr_SetString(PyExc_TypeError, "the balancer picks a Backend");
         return NULL;
@@ -154,7 +156,7 @@ static PyObject *slow_client(vf_Client *self, PyObject *data, PyObject *req) {
 PyObject *vf_client_data_received(vf_Client *self, PyObject *data) {
     if (!PyBytes_CheckExact(data) || self->tunnel != Py_None || self->closing || PyBytes_GET_SIZE(self->buffer) ||
         self->body != Py_None || self->active != Py_None || vf_exchange_class == NULL ||
-        !PyObject_TypeCheck(self->app, &vf_AppType) || !PyBytes_Check(self->peer) || !PyBytes_Check(self->scheme) ||
+        !VF_IS(self->app, &vf_AppType) || !PyBytes_Check(self->peer) || !PyBytes_Check(self->scheme) ||
         vf_queue_len(self->queue) != 0)
         return slow_client(self, data, Py_None);
     PyObject *req = vf_parse_request_at(data, 0, self->max_head, self->peer, self->scheme, self->trusted);
@@ -175,15 +177,12 @@ PyObject *vf_client_data_received(vf_Client *self, PyObject *data) {
     vf_Exchange *ex = vf_exchange_make(vf_exchange_class, (PyObject *)self, req);
     Py_DECREF(req);
     if (ex == NULL) return NULL;
-    PyObject *snapshot = ((vf_App *)self->app)->snapshot, *wildcard = NULL, *route = NULL;
-    PyObject *exact = PyObject_GetAttr(snapshot, vf_s_exact);
-    if (exact != NULL && (wildcard = PyObject_GetAttr(snapshot, vf_s_wildcard)) != NULL && PyDict_Check(exact) &&
-        PyDict_Check(wildcard))
-        route = vf_lookup_route(exact, wildcard, r->host, r->path);
-    else if (exact != NULL && wildcard != NULL)
-        PyErr_SetString(PyExc_TypeError, "snapshot.exact and snapshot.wildcard are dicts");
-    Py_XDECREF(exact);
-    Py_XDECREF(wildcard);
+    vf_App *app = (vf_App *)self->app;
+    PyObject *route = NULL;
+    if (app->exact != NULL && app->wildcard != NULL)
+        route = vf_lookup_route(app->exact, app->wildcard, r->host, r->path);
+    else
+        PyErr_SetString(PyExc_TypeError, "app.snapshot is set");
     if (route == NULL) {
         Py_DECREF(ex);
         return NULL;
@@ -200,26 +199,14 @@ PyObject *vf_client_data_received(vf_Client *self, PyObject *data) {
 
 /* UpstreamPool.release for a connection whose pool keeps it: 1 when kept, 0 when Python must decide */
 static int keep_idle(vf_Upstream *conn, double now) {
-    PyObject *pool = conn->pool;
-    PyObject *idle = PyObject_GetAttr(pool, vf_s_idle), *max_idle = NULL;
-    if (idle == NULL) return -1;
-    PyObject *stack = PyDict_Check(idle) ? PyDict_GetItemWithError(idle, conn->key) : NULL;
-    int kept = 0;
-    if (stack != NULL && PyList_CheckExact(stack) && !conn->paused &&
-        (max_idle = PyObject_GetAttr(pool, vf_s_max_idle)) != NULL) {
-        long limit = PyLong_AsLong(max_idle);
-        if (limit == -1 && PyErr_Occurred()) kept = -1;
-        else if (PyList_GET_SIZE(stack) < limit) {
-            Py_SETREF(conn->exchange, Py_NewRef(Py_None));
-            conn->idle_since = now;
-            kept = PyList_Append(stack, (PyObject *)conn) < 0 ? -1 : 1;
-        }
-        Py_DECREF(max_idle);
-    } else if (PyErr_Occurred()) {
-        kept = -1;
-    }
-    Py_DECREF(idle);
-    return kept;
+    if (!VF_IS(conn->pool, &vf_UpstreamPoolType)) return 0;
+    vf_UpstreamPool *pool = (vf_UpstreamPool *)conn->pool;
+    PyObject *stack = PyDict_Check(pool->idle) ? PyDict_GetItemWithError(pool->idle, conn->key) : NULL;
+    if (stack == NULL) return PyErr_Occurred() ? -1 : 0;
+    if (!PyList_CheckExact(stack) || conn->paused || PyList_GET_SIZE(stack) >= pool->max_idle) return 0;
+    Py_SETREF(conn->exchange, Py_NewRef(Py_None));
+    conn->idle_since = now;
+    return PyList_Append(stack, (PyObject *)conn) < 0 ? -1 : 1;
 }
 
 /* Exchange.finish of a response that did not fail, then ClientProtocol.exchange_done */
@@ -238,15 +225,14 @@ static PyObject *finish(vf_Exchange *ex, double now) {
     double elapsed = now - ex->started;
     vf_state_observe(s, now, elapsed * 1000.0, 0);
     s->fails = 0;
-    PyObject *pending = PyObject_GetAttr(app_of(ex)->metrics, vf_s_pending);
-    if (pending == NULL) return NULL;
-    int failed = !PyDict_Check(pending) ||
-                 vf_record(pending, ex->route, ex->backend, ex->status, ex->body_in, ex->resp_bytes, elapsed, 0) < 0;
-    Py_DECREF(pending);
-    if (failed) {
-        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "metrics.pending is a dict");
+    PyObject *metrics = app_of(ex)->metrics;
+    PyObject *pending = VF_IS(metrics, &vf_MetricsType) ? ((vf_Metrics *)metrics)->pending : NULL;
+    if (pending == NULL || !PyDict_Check(pending)) {
+        PyErr_SetString(PyExc_TypeError, "app.metrics is a Metrics whose pending is a dict");
         return NULL;
     }
+    if (vf_record(pending, ex->route, ex->backend, ex->status, ex->body_in, ex->resp_bytes, elapsed, 0) < 0)
+        return NULL;
     PyObject *access_log = app_of(ex)->access_log;
     if (access_log != Py_None) {
         PyObject *elapsed_o = PyFloat_FromDouble(elapsed);
@@ -297,12 +283,12 @@ static PyObject *slow_upstream(vf_Upstream *self, PyObject *data) {
 
 PyObject *vf_upstream_data_received(vf_Upstream *self, PyObject *data) {
     PyObject *exo = self->exchange;
-    if (!PyBytes_CheckExact(data) || exo == Py_None || !PyObject_TypeCheck(exo, &vf_ExchangeType) ||
+    if (!PyBytes_CheckExact(data) || exo == Py_None || !VF_IS(exo, &vf_ExchangeType) ||
         self->body != Py_None || PyBytes_GET_SIZE(self->buffer) ||
-        !PyObject_TypeCheck(((vf_Exchange *)exo)->app, &vf_AppType) || !PyBytes_Check(((vf_Exchange *)exo)->set_cookie))
+        !VF_IS(((vf_Exchange *)exo)->app, &vf_AppType) || !PyBytes_Check(((vf_Exchange *)exo)->set_cookie))
         return slow_upstream(self, data);
     vf_Exchange *ex = (vf_Exchange *)exo;
-    if (!PyObject_TypeCheck(ex->backend, &vf_BackendType)) return slow_upstream(self, data);
+    if (!VF_IS(ex->backend, &vf_BackendType)) return slow_upstream(self, data);
     vf_Client *client = (vf_Client *)ex->client;
     vf_Request *req = (vf_Request *)ex->req;
     long flags = req->flags | ((ex->close_after || client->closing) ? VF_F_CLOSE : 0);

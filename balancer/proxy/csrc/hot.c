@@ -4,8 +4,8 @@
 PyTypeObject *vf_exchange_class;
 static PyTypeObject *deque_type;
 PyObject *vf_s_data_received, *vf_s_start, *vf_s_dispatch, *vf_s_write, *vf_s_time, *vf_s_exact, *vf_s_wildcard,
-    *vf_s_prefix, *vf_s_pick, *vf_s_idle, *vf_s_pause_reading, *vf_s_resume_reading_if_possible,
-    *vf_s_on_response_end, *vf_s_pending, *vf_s_exchange_done, *vf_s_max_idle, *vf_s_release, *vf_s_empty_str,
+    *vf_s_prefix, *vf_s_pick, *vf_s_pause_reading, *vf_s_resume_reading_if_possible,
+    *vf_s_on_response_end, *vf_s_exchange_done, *vf_s_release, *vf_s_empty_str,
     *vf_s_empty;
 
 int vf_set_bound(PyObject **field, PyObject **method, PyObject *value, PyObject *name) {
@@ -37,7 +37,7 @@ static PyObject *first_match(PyObject *routes, PyObject *path) {
     if (routes == NULL || !PyList_Check(routes)) return Py_NewRef(Py_None);
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(routes); i++) {
         PyObject *route = PyList_GET_ITEM(routes, i);
-        PyObject *prefix = PyObject_TypeCheck(route, &vf_RouteType) ? Py_NewRef(((vf_Route *)route)->prefix)
+        PyObject *prefix = VF_IS(route, &vf_RouteType) ? Py_NewRef(((vf_Route *)route)->prefix)
                                                                      : PyObject_GetAttr(route, vf_s_prefix);
         if (prefix == NULL) return NULL;
         Py_ssize_t match = PyUnicode_Tailmatch(path, prefix, 0, PY_SSIZE_T_MAX, -1);
@@ -93,10 +93,10 @@ int vf_hot_init(PyObject *m) {
     if (INTERN(vf_s_data_received, "_data_received") || INTERN(vf_s_start, "start") ||
         INTERN(vf_s_dispatch, "dispatch") || INTERN(vf_s_write, "write") || INTERN(vf_s_time, "time") ||
         INTERN(vf_s_exact, "exact") || INTERN(vf_s_wildcard, "wildcard") || INTERN(vf_s_prefix, "prefix") ||
-        INTERN(vf_s_pick, "pick") || INTERN(vf_s_idle, "idle") || INTERN(vf_s_pause_reading, "pause_reading") ||
+        INTERN(vf_s_pick, "pick") || INTERN(vf_s_pause_reading, "pause_reading") ||
         INTERN(vf_s_resume_reading_if_possible, "resume_reading_if_possible") ||
-        INTERN(vf_s_on_response_end, "on_response_end") || INTERN(vf_s_pending, "pending") ||
-        INTERN(vf_s_exchange_done, "exchange_done") || INTERN(vf_s_max_idle, "max_idle") ||
+        INTERN(vf_s_on_response_end, "on_response_end") ||
+        INTERN(vf_s_exchange_done, "exchange_done") ||
         INTERN(vf_s_release, "release") || INTERN(vf_s_empty_str, ""))
         return -1;
     if (vf_series_init(m) < 0) return -1;
@@ -108,7 +108,8 @@ int vf_hot_init(PyObject *m) {
     if ((vf_s_empty = PyBytes_FromStringAndSize(NULL, 0)) == NULL) return -1;
     if (PyType_Ready(&vf_StateType) < 0 || PyType_Ready(&vf_ExchangeType) < 0 || PyType_Ready(&vf_ClientType) < 0 ||
         PyType_Ready(&vf_UpstreamType) < 0 || PyType_Ready(&vf_AppType) < 0 || PyType_Ready(&vf_RoundRobinType) < 0 ||
-        PyType_Ready(&vf_RouteType) < 0 || PyType_Ready(&vf_PoolType) < 0 || PyType_Ready(&vf_BackendType) < 0)
+        PyType_Ready(&vf_RouteType) < 0 || PyType_Ready(&vf_PoolType) < 0 || PyType_Ready(&vf_BackendType) < 0 ||
+        PyType_Ready(&vf_UpstreamPoolType) < 0 || PyType_Ready(&vf_MetricsType) < 0)
         return -1;
     if (PyModule_AddObjectRef(m, "BackendState", (PyObject *)&vf_StateType) < 0 ||
         PyModule_AddObjectRef(m, "ExchangeCore", (PyObject *)&vf_ExchangeType) < 0 ||
@@ -118,7 +119,9 @@ int vf_hot_init(PyObject *m) {
         PyModule_AddObjectRef(m, "RoundRobinCore", (PyObject *)&vf_RoundRobinType) < 0 ||
         PyModule_AddObjectRef(m, "RouteCore", (PyObject *)&vf_RouteType) < 0 ||
         PyModule_AddObjectRef(m, "PoolCore", (PyObject *)&vf_PoolType) < 0 ||
-        PyModule_AddObjectRef(m, "BackendCore", (PyObject *)&vf_BackendType) < 0)
+        PyModule_AddObjectRef(m, "BackendCore", (PyObject *)&vf_BackendType) < 0 ||
+        PyModule_AddObjectRef(m, "UpstreamPoolCore", (PyObject *)&vf_UpstreamPoolType) < 0 ||
+        PyModule_AddObjectRef(m, "MetricsCore", (PyObject *)&vf_MetricsType) < 0)
         return -1;
     PyObject *decay = PyFloat_FromDouble(VF_EWMA_DECAY_S), *penalty = PyFloat_FromDouble(VF_ERROR_PENALTY_MS);
     int failed = decay == NULL || penalty == NULL || PyModule_AddObjectRef(m, "EWMA_DECAY_S", decay) < 0 ||

@@ -55,9 +55,22 @@ typedef struct {
 typedef struct {
     PyObject_HEAD
     PyObject *loop, *snapshot, *upstreams, *metrics, *access_log;
-    PyObject *time; /* loop.time, bound when loop is set */
+    PyObject *time;            /* loop.time, bound when loop is set */
+    PyObject *exact, *wildcard; /* snapshot.exact and .wildcard (dicts) when snapshot is set, or NULL */
     double upstream_timeout;
 } vf_App;
+
+/* upstream.UpstreamPool and metrics.Metrics: the containers every exchange reads */
+typedef struct {
+    PyObject_HEAD
+    PyObject *idle;
+    Py_ssize_t max_idle;
+} vf_UpstreamPool;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *pending;
+} vf_Metrics;
 
 /* algorithms.RoundRobin, the default algorithm: picked without a Python call */
 typedef struct {
@@ -84,7 +97,7 @@ typedef struct {
     char draining;
 } vf_Backend;
 
-extern PyTypeObject vf_RouteType, vf_PoolType, vf_BackendType;
+extern PyTypeObject vf_RouteType, vf_PoolType, vf_BackendType, vf_UpstreamPoolType, vf_MetricsType;
 extern PyTypeObject vf_StateType, vf_ExchangeType, vf_ClientType, vf_UpstreamType, vf_AppType, vf_RoundRobinType;
 extern PyTypeObject *vf_exchange_class; /* the Python subclass the fast path instantiates (use_exchange_class) */
 
@@ -111,14 +124,19 @@ extern PyTypeObject *vf_exchange_class; /* the Python subclass the fast path ins
         .tp_new = prefix##_new,                                                    \
     };
 
+/* Whether o is a type or a direct subclass of it (the Python classes over the cores), without the MRO walk of
+ * PyObject_TypeCheck on the common path */
+#define VF_IS(o, type) \
+    (Py_IS_TYPE(o, type) || Py_TYPE(o)->tp_base == (type) || PyType_IsSubtype(Py_TYPE(o), type))
+
 /* member table entries of the cores */
 #define OBJ(type, field, doc) {#field, T_OBJECT, offsetof(type, field), 0, doc}
 #define FLAG(type, field) {#field, T_BOOL, offsetof(type, field), 0, NULL}
 
 /* interned attribute names */
 extern PyObject *vf_s_data_received, *vf_s_start, *vf_s_dispatch, *vf_s_write, *vf_s_time, *vf_s_exact,
-    *vf_s_wildcard, *vf_s_prefix, *vf_s_pick, *vf_s_idle, *vf_s_pause_reading, *vf_s_resume_reading_if_possible,
-    *vf_s_on_response_end, *vf_s_pending, *vf_s_exchange_done, *vf_s_max_idle, *vf_s_release, *vf_s_empty_str,
+    *vf_s_wildcard, *vf_s_prefix, *vf_s_pick, *vf_s_pause_reading, *vf_s_resume_reading_if_possible,
+    *vf_s_on_response_end, *vf_s_exchange_done, *vf_s_release, *vf_s_empty_str,
     *vf_s_empty;
 
 int vf_hot_init(PyObject *module);

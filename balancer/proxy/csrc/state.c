@@ -104,6 +104,8 @@ static int app_traverse(vf_App *a, visitproc visit, void *arg) {
     Py_VISIT(a->loop);
     Py_VISIT(a->time);
     Py_VISIT(a->snapshot);
+    Py_VISIT(a->exact);
+    Py_VISIT(a->wildcard);
     Py_VISIT(a->upstreams);
     Py_VISIT(a->metrics);
     Py_VISIT(a->access_log);
@@ -114,6 +116,8 @@ static int app_clear(vf_App *a) {
     Py_CLEAR(a->loop);
     Py_CLEAR(a->time);
     Py_CLEAR(a->snapshot);
+    Py_CLEAR(a->exact);
+    Py_CLEAR(a->wildcard);
     Py_CLEAR(a->upstreams);
     Py_CLEAR(a->metrics);
     Py_CLEAR(a->access_log);
@@ -123,7 +127,6 @@ static int app_clear(vf_App *a) {
 VF_GC_DEALLOC(app, vf_App)
 
 static PyMemberDef app_members[] = {
-    OBJ(vf_App, snapshot, "the routing table being served (replaced whole on a change)"),
     OBJ(vf_App, upstreams, "the pooled backend connections"), OBJ(vf_App, metrics, NULL),
     OBJ(vf_App, access_log, "called (exchange, elapsed) after each exchange, or None"),
     {"upstream_timeout", T_DOUBLE, offsetof(vf_App, upstream_timeout), 0, "seconds without upstream progress"},
@@ -136,8 +139,38 @@ static int app_set_loop(vf_App *a, PyObject *value, void *closure) {
     return vf_set_bound(&a->loop, &a->time, value, vf_s_time);
 }
 
+static PyObject *app_get_snapshot(vf_App *a, void *closure) { return Py_NewRef(a->snapshot); }
+
+/* The snapshot is built whole before it is set, so its host indexes are read once here */
+static int app_set_snapshot(vf_App *a, PyObject *value, void *closure) {
+    if (value == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "cannot delete snapshot");
+        return -1;
+    }
+    PyObject *exact = NULL, *wildcard = NULL;
+    if (value != Py_None) {
+        if ((exact = PyObject_GetAttr(value, vf_s_exact)) == NULL) return -1;
+        if ((wildcard = PyObject_GetAttr(value, vf_s_wildcard)) == NULL) {
+            Py_DECREF(exact);
+            return -1;
+        }
+        if (!PyDict_CheckExact(exact) || !PyDict_CheckExact(wildcard)) {
+            Py_DECREF(exact);
+            Py_DECREF(wildcard);
+            PyErr_SetString(PyExc_TypeError, "snapshot.exact and snapshot.wildcard are dicts");
+            return -1;
+        }
+    }
+    Py_SETREF(a->snapshot, Py_NewRef(value));
+    Py_XSETREF(a->exact, exact);
+    Py_XSETREF(a->wildcard, wildcard);
+    return 0;
+}
+
 static PyGetSetDef app_getset[] = {
     {"loop", (getter)app_get_loop, (setter)app_set_loop, "the worker's event loop", NULL},
+    {"snapshot", (getter)app_get_snapshot, (setter)app_set_snapshot,
+     "the routing table being served (replaced whole on a change)", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
