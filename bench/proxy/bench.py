@@ -219,6 +219,7 @@ def throughput(stack: Stack, duration: int, rounds: int) -> dict:
         for name in names:
             ordered = sorted(runs[name], key=lambda r: r["rps"])
             results[(case, name)] = ordered[len(ordered) // 2]
+        results[(case, "rounds")] = runs
     return results
 
 
@@ -356,6 +357,10 @@ def report_throughput(results: dict) -> None:
         print(f"  ours/HAProxy: {ours['rps'] / ha['rps']:.2f}x req/s (target >= 0.8), "
               f"p99 {ours['p99'] / ha['p99']:.2f}x (target <= 1.5)")
         print(f"  ours/nginx:   {ours['rps'] / ng['rps']:.2f}x req/s (target >= 1.0)")
+        rounds = results[(case, "rounds")]
+        for name, label in (("haproxy", "HAProxy"), ("nginx", "nginx")):
+            paired = " ".join(f"{o['rps'] / r['rps']:.2f}" for o, r in zip(rounds["ours"], rounds[name], strict=True))
+            print(f"  ours/{label} req/s in each round (the two runs seconds apart): {paired}")
         print(f"  CPU per request, ours/HAProxy: {ours['cpu_us'] / ha['cpu_us']:.2f}x, ours/nginx: "
               f"{ours['cpu_us'] / ng['cpu_us']:.2f}x (the proxy process, user + system)", flush=True)
 
@@ -376,8 +381,8 @@ def report_propagation(prop: dict, via: str, changes: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median round is shown")
+    parser.add_argument("--duration", type=int, default=3, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds; the median round is shown")
     parser.add_argument("--connections", type=int, default=10000)
     parser.add_argument("--changes", type=int, default=100)
     parser.add_argument("--changes-via", choices=("api", "redis"), default="api",
