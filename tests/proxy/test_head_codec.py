@@ -93,6 +93,13 @@ def test_it_never_lets_connection_drop_host_or_content_length():
     assert b"Host: a\r\nContent-Length: 1\r\nX-Forwarded-For" in req.upstream and b"X-Gone" not in req.upstream
 
 
+def test_it_gives_each_host_its_own_lowercase_name_when_recent_names_are_reused():
+    hosts = ["a1c.x", "A2C.X", "a1c.x.", "[::1]:8080", "b" * 70, "B" * 70 + ":81", "a2c.x"]
+    for _ in range(2):  # the second pass is served from the recent-names table
+        names = [parse(f"GET / HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()).host for host in hosts]
+        assert names == ["a1c.x", "a2c.x", "a1c.x", "[::1]", "b" * 70, "b" * 70, "a2c.x"]
+
+
 def test_it_waits_for_the_rest_of_an_incomplete_head():
     head = b"\r\nGET / HTTP/1.1\r\nHost: a.test\r\nX-Long: " + b"v" * 100 + b"\r\n\r\n"
     for cut in range(len(head)):

@@ -111,3 +111,30 @@ def test_it_keeps_counts_through_a_failed_flush_and_writes_them_once(redis_serve
     assert total["bytes_in"] == "10" and total["bytes_out"] == "100"
     assert get_redis().hgetall(keys.tenant_metrics("tn_m", "backend:be_1"))["errors"] == "1"
     assert metrics.totals[("tn_m", "rt_1", "web", "be_1")][0] == 2
+
+
+def test_it_counts_a_shared_backend_under_each_route_and_each_flush_once(redis_server):
+    """The compiled recorder remembers a backend's last series: two routes over one backend, alternating and
+    across a flush, are still counted under the right route and in the right flush."""
+    registry = StateRegistry(eject_after=5, eject_base=1.0)
+    backend = Backend({"id": "be_s", "address": "127.0.0.1:9"}, registry.get("be_s"))
+    pool = Pool("tn_s", "web", "round_robin", False, [backend])
+    first, second = (Route("tn_s", {"id": rid, "host": "s.test", "path_prefix": prefix}, pool, True)
+                     for rid, prefix in (("rt_a", "/a"), ("rt_b", "/b")))
+    metrics = Metrics("node-1", registry)
+
+    async def scenario() -> None:
+        client = async_client(redis_server.url)
+        for route in (first, second, first):
+            metrics.record(route, backend, 200, 1, 10, 0.001, False)
+        assert [metrics.pending[(route, backend)][0] for route in (first, second)] == [2, 1]
+        await metrics.flush(client)
+        metrics.record(first, backend, 404, 1, 10, 0.001, False)  # the route recorded last before the flush
+        assert list(metrics.pending) == [(first, backend)] and metrics.pending[(first, backend)][4] == 1
+        await metrics.flush(client)
+        await client.aclose()
+
+    asyncio.run(scenario())
+    assert metrics.totals[("tn_s", "rt_a", "web", "be_s")][0] == 3
+    assert metrics.totals[("tn_s", "rt_a", "web", "be_s")][4] == 1
+    assert metrics.totals[("tn_s", "rt_b", "web", "be_s")][0] == 1

@@ -52,11 +52,16 @@ static int pool_clear(vf_Pool *p) {
 }
 static int backend_traverse(vf_Backend *b, visitproc visit, void *arg) {
     Py_VISIT(b->st);
+    Py_VISIT(b->series_pending); /* a cycle: the dict's keys hold this backend */
+    Py_VISIT(b->series_route);
     return 0;
 }
 static int backend_clear(vf_Backend *b) {
     Py_CLEAR(b->st);
     Py_CLEAR(b->key);
+    Py_CLEAR(b->series);
+    Py_CLEAR(b->series_pending);
+    Py_CLEAR(b->series_route);
     return 0;
 }
 

@@ -94,6 +94,9 @@ typedef struct {
 typedef struct {
     PyObject_HEAD
     PyObject *st, *key;
+    /* the Series its last request was added to, with the pending dict and route it is under (or NULL): the
+     * next request of the same route before the next flush adds to it without the dict lookup */
+    PyObject *series, *series_pending, *series_route;
     char draining;
 } vf_Backend;
 

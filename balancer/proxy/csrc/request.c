@@ -57,13 +57,34 @@ static Py_ssize_t host_name_len(const char *v, Py_ssize_t n) {
     return name;
 }
 
+/* A worker serves few host names, so the str of each recent one (its hash computed by the first route lookup)
+ * is kept and handed out again: a small table indexed by the name's length and some of its characters. */
+#define HOST_CACHE 64
+static PyObject *host_cache[HOST_CACHE];
+
+static int same_host(PyObject *cached, const char *v, Py_ssize_t n) {
+    if (cached == NULL || PyUnicode_GET_LENGTH(cached) != n) return 0;
+    const Py_UCS1 *c = PyUnicode_1BYTE_DATA(cached);
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (c[i] != (Py_UCS1)Py_TOLOWER((uint8_t)v[i])) return 0;
+    return 1;
+}
+
 static PyObject *host_str(const char *v, Py_ssize_t n) {
     if (n > 0 && v[0] != '[')
         while (n > 0 && v[n - 1] == '.') n--;
+    PyObject **slot = NULL;
+    if (n > 0) {
+        size_t key = (size_t)n * 31u + Py_TOLOWER((uint8_t)v[0]) * 7u + Py_TOLOWER((uint8_t)v[n / 2]) * 3u +
+                     Py_TOLOWER((uint8_t)v[n - 1]);
+        slot = &host_cache[key % HOST_CACHE];
+        if (same_host(*slot, v, n)) return Py_NewRef(*slot);
+    }
     PyObject *s = PyUnicode_New(n, 127);
     if (s == NULL) return NULL;
     Py_UCS1 *out = PyUnicode_1BYTE_DATA(s);
     for (Py_ssize_t i = 0; i < n; i++) out[i] = (Py_UCS1)Py_TOLOWER((uint8_t)v[i]);
+    if (slot != NULL) Py_XSETREF(*slot, Py_NewRef(s));
     return s;
 }
 

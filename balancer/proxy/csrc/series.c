@@ -56,8 +56,28 @@ static PyTypeObject SeriesType = {
     .tp_new = PyType_GenericNew,
 };
 
+/* The Series of (route, backend) in pending, remembered on the backend (a borrowed reference) */
+static vf_Series *cached_series(PyObject *pending, PyObject *route, PyObject *backend) {
+    if (!VF_IS(backend, &vf_BackendType)) return NULL;
+    vf_Backend *b = (vf_Backend *)backend; /* the cache holds pending, so its address is not reused while cached */
+    return b->series_pending == pending && b->series_route == route ? (vf_Series *)b->series : NULL;
+}
+
+static void remember_series(PyObject *pending, PyObject *route, PyObject *backend, PyObject *series) {
+    if (!VF_IS(backend, &vf_BackendType)) return;
+    vf_Backend *b = (vf_Backend *)backend;
+    Py_XSETREF(b->series, Py_NewRef(series));
+    Py_XSETREF(b->series_pending, Py_NewRef(pending));
+    Py_XSETREF(b->series_route, Py_NewRef(route));
+}
+
 int vf_record(PyObject *pending, PyObject *route, PyObject *backend, long status, long long bytes_in,
               long long bytes_out, double elapsed_s, int error) {
+    vf_Series *cached = cached_series(pending, route, backend);
+    if (cached != NULL) {
+        series_add(cached, status, bytes_in, bytes_out, elapsed_s * 1000.0, error);
+        return 0;
+    }
     PyObject *key = PyTuple_Pack(2, route, backend);
     if (key == NULL) return -1;
     PyObject *series = PyDict_GetItemWithError(pending, key); /* borrowed */
@@ -78,6 +98,7 @@ int vf_record(PyObject *pending, PyObject *route, PyObject *backend, long status
         PyErr_SetString(PyExc_TypeError, "metrics.pending holds Series");
         return -1;
     }
+    remember_series(pending, route, backend, series);
     series_add((vf_Series *)series, status, bytes_in, bytes_out, elapsed_s * 1000.0, error);
     return 0;
 }
