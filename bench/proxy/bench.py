@@ -204,23 +204,23 @@ def wrk(port: int, path: str, duration: int, connections: int = 50, pid: int | N
             "cpu_us": cpu * 1e6 / requests if requests else 0.0}
 
 
-def throughput(stack: Stack, duration: int, rounds: int) -> dict:
-    """Interleaved rounds (each proxy once per round), keeping each proxy's median round by req/s,
-    so a burst of load from elsewhere on the machine does not land on one proxy only."""
+def throughput(stack: Stack, duration: int, rounds: int) -> dict[tuple[str, str], list[dict]]:
+    """Interleaved rounds (each proxy once per round), so a burst of load from elsewhere on the machine
+    does not land on one proxy only: (case, proxy) -> its runs, in round order."""
     names = ("haproxy", "nginx", "ours", "bare")
-    results = {}
+    results: dict[tuple[str, str], list[dict]] = {}
     for case, path in (("small", "/small"), ("64k", "/64k")):
         for name in names:
             wrk(stack.ports[name], path, 2)  # warm-up: connections, pools, caches
-        runs: dict[str, list[dict]] = {name: [] for name in names}
+            results[(case, name)] = []
         for _ in range(rounds):
             for name in names:
-                runs[name].append(wrk(stack.ports[name], path, duration, pid=stack.pids[name]))
-        for name in names:
-            ordered = sorted(runs[name], key=lambda r: r["rps"])
-            results[(case, name)] = ordered[len(ordered) // 2]
-        results[(case, "rounds")] = runs
+                results[(case, name)].append(wrk(stack.ports[name], path, duration, pid=stack.pids[name]))
     return results
+
+
+def median_round(runs: list[dict]) -> dict:
+    return sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
 
 
 def idle_memory(stack: Stack, count: int) -> float:
@@ -349,17 +349,17 @@ def report_throughput(results: dict) -> None:
         print(f"\n  {case} response")
         print(f"  {'proxy':<8} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>11}  errors")
         for name in ("haproxy", "nginx", "ours", "bare"):
-            r = results[(case, name)]
+            r = median_round(results[(case, name)])
             print(f"  {name:<8} {r['rps']:>10.0f} {r['p50']:>8.2f} {r['p99']:>8.2f} {r['cpu_us']:>11.1f}  "
                   f"{r['errors']}")
         print("  (bare = bench/proxy/bare_relay.py: uvloop + httptools relaying bytes, no proxy logic; a reference)")
-        ours, ha, ng = results[(case, "ours")], results[(case, "haproxy")], results[(case, "nginx")]
+        ours, ha, ng = (median_round(results[(case, name)]) for name in ("ours", "haproxy", "nginx"))
         print(f"  ours/HAProxy: {ours['rps'] / ha['rps']:.2f}x req/s (target >= 0.8), "
               f"p99 {ours['p99'] / ha['p99']:.2f}x (target <= 1.5)")
         print(f"  ours/nginx:   {ours['rps'] / ng['rps']:.2f}x req/s (target >= 1.0)")
-        rounds = results[(case, "rounds")]
         for name, label in (("haproxy", "HAProxy"), ("nginx", "nginx")):
-            paired = " ".join(f"{o['rps'] / r['rps']:.2f}" for o, r in zip(rounds["ours"], rounds[name], strict=True))
+            paired = " ".join(f"{o['rps'] / r['rps']:.2f}"
+                              for o, r in zip(results[(case, "ours")], results[(case, name)], strict=True))
             print(f"  ours/{label} req/s in each round (the two runs seconds apart): {paired}")
         print(f"  CPU per request, ours/HAProxy: {ours['cpu_us'] / ha['cpu_us']:.2f}x, ours/nginx: "
               f"{ours['cpu_us'] / ng['cpu_us']:.2f}x (the proxy process, user + system)", flush=True)
