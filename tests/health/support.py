@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from tests.support.redis_server import free_port
@@ -46,17 +45,6 @@ def delete_fragment(client, tenant_id: str) -> None:
     pipe.hdel(keys.routing_table(), tenant_id)
     pipe.incr(keys.routing_version())
     pipe.execute()
-
-
-def wait_until(condition: Callable[[], object], timeout: float = 10.0, every: float = 0.05) -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(every)
 
 
 class _Server(ThreadingHTTPServer):

@@ -8,7 +8,8 @@ import time
 from balancer.health import alerts
 from balancer.health.sweep import sweep_once
 from tenants import monitoring
-from tests.health.support import Backend, backend, put_fragment, wait_until
+from tests.health.support import Backend, backend, put_fragment
+from tests.support.assertions import wait_until
 from veloflux_site.storage import keys
 from veloflux_site.storage.connection import get_redis
 

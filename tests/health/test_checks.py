@@ -9,7 +9,8 @@ import pytest
 
 from balancer.health import scheduler, state
 from balancer.health.sweep import sweep_once
-from tests.health.support import Backend, backend, delete_fragment, put_fragment, wait_until
+from tests.health.support import Backend, backend, delete_fragment, put_fragment
+from tests.support.assertions import wait_until
 from veloflux_site.storage import keys
 from veloflux_site.storage.connection import get_redis
 

@@ -11,7 +11,8 @@ import pytest
 from balancer.health import scheduler
 from cluster.schedules import list_schedules
 from tests.health.processes import celery, sweeper
-from tests.health.support import Backend, backend, put_fragment, wait_until
+from tests.health.support import Backend, backend, put_fragment
+from tests.support.assertions import wait_until
 from veloflux_site.storage import keys
 from veloflux_site.storage.connection import get_redis
 

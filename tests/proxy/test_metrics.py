@@ -10,18 +10,14 @@ from balancer.proxy.config import Backend, Pool, Route
 from balancer.proxy.metrics import Metrics
 from balancer.proxy.state import StateRegistry
 from tests.proxy.support import get, simple_site
+from tests.support.assertions import eventually
 from tests.support.redis_server import RedisServer
 from veloflux_site.storage import keys
 from veloflux_site.storage.connection import get_redis
 
 
 def _wait_for(key: str, field: str, value: int, timeout: float = 5.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        data = get_redis().hgetall(key)
-        if int(data.get(field, 0)) >= value:
-            return data
-        time.sleep(0.1)
+    eventually(lambda: int(get_redis().hget(key, field) or 0) >= value, timeout, every=0.1)
     return get_redis().hgetall(key)
 
 
@@ -72,13 +68,14 @@ def test_it_writes_a_structured_json_access_log_when_asked(redis_server, farm):
     try:
         tenant, host, specs = simple_site(logged, [one])
         assert get(logged, host, "/logged?q=1", headers={"X-Request-ID": "log-me-1"})[0] == 200
-        deadline = time.monotonic() + 5
-        entry = None
-        while entry is None and time.monotonic() < deadline:
+
+        def logged_entry() -> dict | None:
             for line in logged.log_path.read_text().splitlines():
                 if "log-me-1" in line:
-                    entry = json_lib.loads(line[line.index("{"):])
-            time.sleep(0.05)
+                    return json_lib.loads(line[line.index("{"):])
+            return None
+
+        entry = eventually(logged_entry)
         assert entry["status"] == 200 and entry["tenant"] == tenant and entry["backend"] == specs[0]["id"]
         assert entry["path"] == "/logged?q=1" and entry["method"] == "GET" and entry["ms"] >= 0
     finally:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 from tests.proxy.support import (
     backend,
@@ -16,6 +15,7 @@ from tests.proxy.support import (
     simple_site,
     uid,
 )
+from tests.support.assertions import eventually
 from veloflux_site.storage import keys
 from veloflux_site.storage.connection import get_redis
 
@@ -99,16 +99,12 @@ def test_it_honours_the_health_overlay_within_a_second(proxy, farm):
     a, b = farm.start("a"), farm.start("b")
     _, host, specs = simple_site(proxy, [a, b])
     get_redis().hset(keys.routing_health(), specs[0]["id"], "down")  # no event: the 1 s poll must see it
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline and not proxy.status()["backends"][specs[0]["id"]]["down"]:
-        time.sleep(0.05)
+    eventually(lambda: proxy.status()["backends"][specs[0]["id"]]["down"], timeout=3)
     assert {backend_name(get(proxy, host)[2]) for _ in range(6)} == {"b"}
     get_redis().hset(keys.routing_health(), specs[0]["id"], "up")
     get_redis().publish(keys.events_channel("health"), json.dumps(
         {"type": "backend.health", "backend_id": specs[0]["id"], "tenant_id": "x", "state": "up"}))
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline and proxy.status()["backends"][specs[0]["id"]]["down"]:
-        time.sleep(0.05)
+    eventually(lambda: not proxy.status()["backends"][specs[0]["id"]]["down"], timeout=3)
     assert {backend_name(get(proxy, host)[2]) for _ in range(6)} == {"a", "b"}
 
 

@@ -63,11 +63,19 @@ def audit_actions(tenant_id: str) -> list[str]:
     return [fields["action"] for _, fields in get_redis().xrange(keys.audit_stream(tenant_id))]
 
 
-def eventually(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    """Polls ``predicate`` until it holds or ``timeout`` seconds pass; its last value."""
+def eventually(condition: Callable[[], object], timeout: float = 5.0, every: float = 0.05) -> object:
+    """Polls ``condition`` until its value is true or ``timeout`` seconds pass; its last value."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
+        if value := condition():
+            return value
+        time.sleep(every)
+    return condition()
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 10.0, every: float = 0.05) -> object:
+    """``eventually``, failing the test when the condition is still false after ``timeout``; its value."""
+    value = eventually(condition, timeout, every)
+    if not value:
+        raise AssertionError(f"condition not met within {timeout}s")
+    return value
