@@ -7,6 +7,7 @@ import os
 import time
 from typing import TYPE_CHECKING
 
+from balancer.proxy.codec import clock
 from balancer.proxy.metrics import BUCKETS_MS, FIELDS, N_FIELDS, add_series
 from balancer.proxy.tiny_http import TinyHttpProtocol
 
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
 
 
 def status(app: ProxyApp) -> dict:
-    now = app.loop.time()
+    now = clock()
     snapshot = app.snapshot
     return {
         "node": app.node_id, "worker": app.worker, "pid": os.getpid(),

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from balancer.proxy.codec import AppCore
+from balancer.proxy.codec import AppCore, clock
 from balancer.proxy.config import Compiler, Snapshot
 from balancer.proxy.metrics import Metrics
 from balancer.proxy.router import Sticky
@@ -51,8 +51,8 @@ def async_client(url: str) -> aioredis.Redis:
 
 
 class ProxyApp(AppCore):
-    """loop, snapshot, upstreams, metrics, access_log and upstream_timeout are compiled fields (``AppCore``,
-    csrc/state.c) that the hot path reads directly."""
+    """snapshot, upstreams, metrics, access_log and upstream_timeout are compiled fields (``AppCore``,
+    csrc/state.c) that the hot path reads directly. Times are the proxy's clock (``codec.clock``)."""
 
     def __init__(self, settings: ProxySettings, loop: asyncio.AbstractEventLoop, worker: int = 0):
         self.settings = settings
@@ -220,7 +220,7 @@ class ProxyApp(AppCore):
         last_pool_sweep = 0.0
         while True:
             await asyncio.sleep(tick)
-            now = self.loop.time()
+            now = clock()
             for conn in list(self.connections):
                 conn.check_timeouts(now)
             if now - last_pool_sweep > 1.0:

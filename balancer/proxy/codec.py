@@ -38,6 +38,7 @@ try:
         Series,
         UpstreamCore,
         UpstreamPoolCore,
+        clock,
         new_request_id,
         parse_request,
         parse_response,
@@ -57,8 +58,8 @@ CLOSE_CLIENT = 4
 
 __all__ = ["CHUNKED", "CLIENT_HTTP10", "CLOSE_CLIENT", "EOF", "ERROR_PENALTY_MS", "EWMA_DECAY_S", "HEAD_REQUEST",
            "LENGTH", "MAX_HEADERS", "AppCore", "BackendCore", "BackendState", "ClientCore", "ExchangeCore", "Framer",
-           "HeadError", "MetricsCore", "PoolCore", "Request", "RoundRobinCore", "RouteCore", "Series",
-           "UpstreamCore", "UpstreamPoolCore", "new_request_id", "parse_request", "parse_response", "record",
+           "HeadError", "MetricsCore", "PoolCore", "Request", "RoundRobinCore", "RouteCore", "Series", "UpstreamCore",
+           "UpstreamPoolCore", "clock", "new_request_id", "parse_request", "parse_response", "record",
            "reseed_request_ids", "route_lookup", "use_exchange_class"]
 
 

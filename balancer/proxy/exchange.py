@@ -12,7 +12,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from balancer.proxy import router
-from balancer.proxy.codec import ExchangeCore, use_exchange_class
+from balancer.proxy.codec import ExchangeCore, clock, use_exchange_class
 from balancer.proxy.errors import error_response
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ class Exchange(ExchangeCore):
     # --- dispatch -----------------------------------------------------------
     def start(self) -> None:
         """Called when this exchange reaches the head of the connection's pipeline."""
-        now = self.started = self.app.loop.time()
+        now = self.started = clock()
         if self.early_status:
             self.respond_error(self.early_status, close=True)
             return
@@ -129,7 +129,7 @@ class Exchange(ExchangeCore):
         if self.body_done:
             if self.req.chunked:
                 head += b"0\r\n\r\n"
-            self.deadline = (now or self.app.loop.time()) + self.app.upstream_timeout
+            self.deadline = (now or clock()) + self.app.upstream_timeout
         elif self.req.expect_continue and self.body_in == 0:
             client.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         conn.transport.write(head)
@@ -167,12 +167,12 @@ class Exchange(ExchangeCore):
         if conn is not None and not conn.closed and not self.resp_done:
             if self.req.chunked:
                 conn.transport.write(b"0\r\n\r\n")
-            self.deadline = self.app.loop.time() + self.app.upstream_timeout
+            self.deadline = clock() + self.app.upstream_timeout
 
     # --- response (the upstream connection parses it) ------------------------
     def on_response_end(self, conn: UpstreamConn, keep_alive: bool) -> None:
         self.conn = None
-        now = self.app.loop.time()
+        now = clock()
         if keep_alive and self.body_done and not conn.closed:
             self.app.upstreams.release(conn, now)
         else:
@@ -205,7 +205,7 @@ class Exchange(ExchangeCore):
     def failed(self, backend: Backend, timeout: bool, reason: str, got_bytes: bool = False,
                reused: bool = False) -> None:
         app = self.client.app
-        now = app.loop.time()
+        now = clock()
         self._drop()
         backend.st.observe(now, (now - self.started) * 1000, True)  # failed
         self._count_failure(backend, now, reason)
@@ -271,7 +271,7 @@ class Exchange(ExchangeCore):
     def finish(self, failed: bool, now: float = 0.0) -> None:
         self.resp_done = True
         app = self.app
-        now = now or app.loop.time()
+        now = now or clock()
         backend = self.backend
         st = backend.st
         if self.holding:

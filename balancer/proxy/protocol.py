@@ -19,6 +19,7 @@ from balancer.proxy.codec import (
     Framer,
     HeadError,
     Request,
+    clock,
     new_request_id,
     parse_request,
 )
@@ -68,7 +69,7 @@ class ClientProtocol(ClientCore, asyncio.Protocol):
         self.peer_ip = peer[0] if peer else "unknown"
         self.peer = self.peer_ip.encode()
         self.trusted = self.app.settings.trusts(self.peer_ip)  # a trusted proxy: keep its X-Forwarded-*
-        now = self.app.loop.time()
+        now = clock()
         self.idle_since = now
         self.head_deadline = now + self.app.settings.header_timeout
         self.app.connections.add(self)
@@ -134,7 +135,7 @@ class ClientProtocol(ClientCore, asyncio.Protocol):
                     if not self.in_head:
                         self.in_head = True
                         if not self.head_deadline:
-                            self.head_deadline = self.app.loop.time() + self.app.settings.header_timeout
+                            self.head_deadline = clock() + self.app.settings.header_timeout
                     return
                 pos = req.end
                 if req.upgrade is not None:
@@ -211,7 +212,7 @@ class ClientProtocol(ClientCore, asyncio.Protocol):
             if self.transport is not None:
                 self.transport.close()
             return
-        self.idle_since = now or self.app.loop.time()
+        self.idle_since = now or clock()
         if self.read_paused and len(self.queue) < MAX_PIPELINE:
             self.read_paused = False
             self.transport.resume_reading()

@@ -4,8 +4,9 @@ One ``BackendState`` per backend id lives for the life of the worker, so a confi
 keeps counters, latency estimates and ejections. ``BackendState`` is compiled (``csrc/state.c``): the
 hot path reads and updates it in C. Its fields: ``inflight``, ``ewma`` (peak-EWMA latency in ms, a
 failure counts as at least ERROR_PENALTY_MS and twice the average), ``ewma_at``, ``fails`` (consecutive
-connect errors / 5xx), ``ejected_until`` (loop time), ``ejections``, ``down`` (health overlay); methods
-``usable(now)``, ``observe(now, latency_ms, failed)`` and ``cost(now)`` = (ewma + 1) x (in flight + 1).
+connect errors / 5xx), ``ejected_until`` (the proxy's clock, ``codec.clock``), ``ejections``, ``down``
+(health overlay); methods ``usable(now)``, ``observe(now, latency_ms, failed)`` and ``cost(now)`` =
+(ewma + 1) x (in flight + 1).
 """
 
 from __future__ import annotations

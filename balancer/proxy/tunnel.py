@@ -8,6 +8,7 @@ import re
 from typing import TYPE_CHECKING
 
 from balancer.proxy import router
+from balancer.proxy.codec import clock
 from balancer.proxy.errors import error_response
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ class TunnelUpstream(asyncio.Protocol):
 
 async def start_tunnel(client: ClientProtocol, ex: Exchange, rest: bytes) -> None:
     app = client.app
-    now = app.loop.time()
+    now = clock()
     route = ex.route
     if route is None or route.pool is None or not route.active:
         ex.respond_error(404 if route is None else 503, close=True)
@@ -105,4 +106,4 @@ async def start_tunnel(client: ClientProtocol, ex: Exchange, rest: bytes) -> Non
         return
     client.tunnel = upstream
     upstream.transport.write(ex.req.upstream + rest)  # the codec wrote Connection: Upgrade and Upgrade
-    app.metrics.record(route, backend, 101, 0, 0, app.loop.time() - now, False)
+    app.metrics.record(route, backend, 101, 0, 0, clock() - now, False)

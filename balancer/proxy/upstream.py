@@ -6,7 +6,16 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from balancer.proxy.codec import CLOSE_CLIENT, EOF, Framer, HeadError, UpstreamCore, UpstreamPoolCore, parse_response
+from balancer.proxy.codec import (
+    CLOSE_CLIENT,
+    EOF,
+    Framer,
+    HeadError,
+    UpstreamCore,
+    UpstreamPoolCore,
+    clock,
+    parse_response,
+)
 
 if TYPE_CHECKING:
     from balancer.proxy.config import Backend
@@ -112,7 +121,7 @@ class UpstreamConn(UpstreamCore, asyncio.Protocol):
                     self.got_bytes = False
                     ex.on_response_end(self, self.keep_alive and body.end == len(data))
                     return
-            ex.deadline = ex.app.loop.time() + ex.app.upstream_timeout  # progress
+            ex.deadline = clock() + ex.app.upstream_timeout  # progress
         except HeadError as exc:
             if self.exchange is ex:
                 log.info("invalid response from %s:%s: %s", *self.key, exc.args[1])
@@ -148,7 +157,7 @@ class UpstreamPool(UpstreamPoolCore):
         if conn.closed or len(stack) >= self.max_idle:
             conn.close()
             return
-        conn.idle_since = now or self.loop.time()
+        conn.idle_since = now or clock()
         if conn.paused:  # a slow client paused it
             conn.paused = False
             conn.transport.resume_reading()

@@ -6,6 +6,7 @@ import asyncio
 import time
 
 from balancer.proxy.app import async_client
+from balancer.proxy.codec import clock
 from balancer.proxy.config import Backend, Pool, Route
 from balancer.proxy.metrics import Metrics
 from balancer.proxy.state import StateRegistry
@@ -135,3 +136,13 @@ def test_it_counts_a_shared_backend_under_each_route_and_each_flush_once(redis_s
     assert metrics.totals[("tn_s", "rt_a", "web", "be_s")][0] == 3
     assert metrics.totals[("tn_s", "rt_a", "web", "be_s")][4] == 1
     assert metrics.totals[("tn_s", "rt_b", "web", "be_s")][0] == 1
+
+
+def test_it_times_exchanges_with_a_sub_millisecond_clock():
+    """Latencies, deadlines and ejections use codec.clock: time.monotonic's clock at microsecond precision, not
+    the event loop's whole milliseconds (which measured a fast local backend at 0 ms)."""
+    before = clock()
+    between = time.monotonic()
+    after = clock()
+    assert before <= between <= after
+    assert 0 < after - before < 0.001

@@ -31,14 +31,6 @@ static PyObject *done(PyObject *result) {
 
 static inline vf_App *app_of(vf_Exchange *ex) { return (vf_App *)ex->app; } /* checked by client_fast */
 
-static int loop_time(vf_App *app, double *now) {
-    PyObject *t = app->time != NULL ? PyObject_CallNoArgs(app->time) : call0(app->loop, vf_s_time);
-    if (t == NULL) return -1;
-    *now = PyFloat_AsDouble(t);
-    Py_DECREF(t);
-    return (*now == -1.0 && PyErr_Occurred()) ? -1 : 0;
-}
-
 /* --- request side ----------------------------------------------------------------------------------------- */
 
 /* Whether every backend of the pool can take a new session, so the balancer picks among all of them
@@ -104,8 +96,7 @@ static int attach(vf_Exchange *ex, vf_Client *client, vf_Upstream *conn, double 
 
 /* Exchange.start for a request without a body: route -> pool -> backend -> pooled connection. */
 static PyObject *exchange_start(vf_Exchange *ex, vf_Client *client) {
-    double now;
-    if (loop_time(app_of(ex), &now) < 0) return NULL;
+    double now = vf_clock();
     ex->started = now;
     PyObject *route = ex->route;
     if (!VF_IS(route, &vf_RouteType) || !((vf_Route *)route)->active) goto python;
@@ -258,12 +249,10 @@ static PyObject *finish(vf_Exchange *ex, double now) {
 
 /* Exchange.on_response_end when the connection goes back to the pool and the response did not fail */
 static PyObject *response_end(vf_Exchange *ex, vf_Upstream *conn, int keep_alive) {
-    double now;
-    if (!keep_alive || !ex->body_done || conn->closed || ex->status >= 500 || loop_time(app_of(ex), &now) < 0) {
-        if (PyErr_Occurred()) return NULL;
+    if (!keep_alive || !ex->body_done || conn->closed || ex->status >= 500)
         return done(PyObject_CallMethodObjArgs((PyObject *)ex, vf_s_on_response_end, conn,
                                                keep_alive ? Py_True : Py_False, NULL));
-    }
+    double now = vf_clock();
     int kept = keep_idle(conn, now);
     if (kept < 0) return NULL;
     Py_SETREF(ex->conn, Py_NewRef(Py_None));
@@ -319,9 +308,7 @@ PyObject *vf_upstream_data_received(vf_Upstream *self, PyObject *data) {
             ex->until_close = 1;
             ex->resp_chunked = !req->http10;
         }
-        double now;
-        if (loop_time(app_of(ex), &now) < 0) goto error;
-        ex->deadline = now + app_of(ex)->upstream_timeout; /* progress */
+        ex->deadline = vf_clock() + app_of(ex)->upstream_timeout; /* progress */
         r = Py_NewRef(Py_None);
     } else {
         self->got_bytes = 0; /* for the next exchange */

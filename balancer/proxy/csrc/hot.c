@@ -1,9 +1,11 @@
 /* The hot path's shared pieces: interned names, route lookup, module set-up (see hot.h). */
 #include "hot.h"
 
+#include <time.h>
+
 PyTypeObject *vf_exchange_class;
 static PyTypeObject *deque_type;
-PyObject *vf_s_data_received, *vf_s_start, *vf_s_dispatch, *vf_s_write, *vf_s_time, *vf_s_exact, *vf_s_wildcard,
+PyObject *vf_s_data_received, *vf_s_start, *vf_s_dispatch, *vf_s_write, *vf_s_exact, *vf_s_wildcard,
     *vf_s_prefix, *vf_s_pick, *vf_s_pause_reading, *vf_s_resume_reading_if_possible,
     *vf_s_on_response_end, *vf_s_exchange_done, *vf_s_release, *vf_s_empty_str,
     *vf_s_empty;
@@ -19,6 +21,14 @@ int vf_set_bound(PyObject **field, PyObject **method, PyObject *value, PyObject 
     Py_XSETREF(*method, bound);
     return 0;
 }
+
+double vf_clock(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t); /* cannot fail for CLOCK_MONOTONIC */
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+PyObject *vf_clock_py(PyObject *self, PyObject *unused) { return PyFloat_FromDouble(vf_clock()); }
 
 Py_ssize_t vf_queue_len(PyObject *queue) {
     if (queue == Py_None) return 0;
@@ -91,7 +101,7 @@ PyObject *vf_use_exchange_class(PyObject *self, PyObject *cls) {
 
 int vf_hot_init(PyObject *m) {
     if (INTERN(vf_s_data_received, "_data_received") || INTERN(vf_s_start, "start") ||
-        INTERN(vf_s_dispatch, "dispatch") || INTERN(vf_s_write, "write") || INTERN(vf_s_time, "time") ||
+        INTERN(vf_s_dispatch, "dispatch") || INTERN(vf_s_write, "write") ||
         INTERN(vf_s_exact, "exact") || INTERN(vf_s_wildcard, "wildcard") || INTERN(vf_s_prefix, "prefix") ||
         INTERN(vf_s_pick, "pick") || INTERN(vf_s_pause_reading, "pause_reading") ||
         INTERN(vf_s_resume_reading_if_possible, "resume_reading_if_possible") ||

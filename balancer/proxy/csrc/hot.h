@@ -54,8 +54,7 @@ typedef struct {
 /* One worker's proxy state (app.ProxyApp): what every exchange reads */
 typedef struct {
     PyObject_HEAD
-    PyObject *loop, *snapshot, *upstreams, *metrics, *access_log;
-    PyObject *time;            /* loop.time, bound when loop is set */
+    PyObject *snapshot, *upstreams, *metrics, *access_log;
     PyObject *exact, *wildcard; /* snapshot.exact and .wildcard (dicts) when snapshot is set, or NULL */
     double upstream_timeout;
 } vf_App;
@@ -137,12 +136,17 @@ extern PyTypeObject *vf_exchange_class; /* the Python subclass the fast path ins
 #define FLAG(type, field) {#field, T_BOOL, offsetof(type, field), 0, NULL}
 
 /* interned attribute names */
-extern PyObject *vf_s_data_received, *vf_s_start, *vf_s_dispatch, *vf_s_write, *vf_s_time, *vf_s_exact,
+extern PyObject *vf_s_data_received, *vf_s_start, *vf_s_dispatch, *vf_s_write, *vf_s_exact,
     *vf_s_wildcard, *vf_s_prefix, *vf_s_pick, *vf_s_pause_reading, *vf_s_resume_reading_if_possible,
     *vf_s_on_response_end, *vf_s_exchange_done, *vf_s_release, *vf_s_empty_str,
     *vf_s_empty;
 
 int vf_hot_init(PyObject *module);
+/* The proxy's clock, in seconds (CLOCK_MONOTONIC, microsecond precision): exchange start times, latencies,
+ * deadlines, idle times and ejections all use it, from C and from Python (codec.clock). loop.time() is
+ * libuv's clock in whole milliseconds, which would measure a fast backend's latency as 0. */
+double vf_clock(void);
+PyObject *vf_clock_py(PyObject *self, PyObject *unused);
 /* Sets *field to value and *method to value.<name> bound (NULL when value is None): a getset setter's work
  * for a field whose method the hot path calls on every request. */
 int vf_set_bound(PyObject **field, PyObject **method, PyObject *value, PyObject *name);

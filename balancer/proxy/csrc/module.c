@@ -120,6 +120,7 @@ static PyMethodDef methods[] = {
     {"record", (PyCFunction)(void (*)(void))vf_record_py, METH_FASTCALL,
      "record(pending, route, backend, status, bytes_in, bytes_out, elapsed_s, error): one request into metrics"},
     {"use_exchange_class", vf_use_exchange_class, METH_O, "the ExchangeCore subclass the compiled fast path creates"},
+    {"clock", vf_clock_py, METH_NOARGS, "the proxy's monotonic clock in seconds, microsecond precision"},
     {"new_request_id", new_request_id, METH_NOARGS, "a new request id (prefix + counter)"},
     {"set_request_id_prefix", set_request_id_prefix, METH_O, "8 bytes that start every generated request id"},
     {NULL, NULL, 0, NULL},

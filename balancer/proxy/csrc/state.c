@@ -70,7 +70,7 @@ static PyMemberDef state_members[] = {
     {"ejections", T_LONG, offsetof(vf_State, ejections), 0, NULL},
     {"ewma", T_DOUBLE, offsetof(vf_State, ewma), 0, "peak-EWMA latency, ms"},
     {"ewma_at", T_DOUBLE, offsetof(vf_State, ewma_at), 0, NULL},
-    {"ejected_until", T_DOUBLE, offsetof(vf_State, ejected_until), 0, "loop time"},
+    {"ejected_until", T_DOUBLE, offsetof(vf_State, ejected_until), 0, "the proxy's clock (codec.clock)"},
     {"down", T_BOOL, offsetof(vf_State, down), 0, "the health overlay says down"},
     {NULL, 0, 0, 0, NULL},
 };
@@ -92,7 +92,6 @@ PyTypeObject vf_StateType = {
 static PyObject *app_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
     vf_App *a = (vf_App *)type->tp_alloc(type, 0);
     if (a == NULL) return NULL;
-    a->loop = Py_NewRef(Py_None);
     a->snapshot = Py_NewRef(Py_None);
     a->upstreams = Py_NewRef(Py_None);
     a->metrics = Py_NewRef(Py_None);
@@ -101,8 +100,6 @@ static PyObject *app_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
 }
 
 static int app_traverse(vf_App *a, visitproc visit, void *arg) {
-    Py_VISIT(a->loop);
-    Py_VISIT(a->time);
     Py_VISIT(a->snapshot);
     Py_VISIT(a->exact);
     Py_VISIT(a->wildcard);
@@ -113,8 +110,6 @@ static int app_traverse(vf_App *a, visitproc visit, void *arg) {
 }
 
 static int app_clear(vf_App *a) {
-    Py_CLEAR(a->loop);
-    Py_CLEAR(a->time);
     Py_CLEAR(a->snapshot);
     Py_CLEAR(a->exact);
     Py_CLEAR(a->wildcard);
@@ -132,12 +127,6 @@ static PyMemberDef app_members[] = {
     {"upstream_timeout", T_DOUBLE, offsetof(vf_App, upstream_timeout), 0, "seconds without upstream progress"},
     {NULL, 0, 0, 0, NULL},
 };
-
-static PyObject *app_get_loop(vf_App *a, void *closure) { return Py_NewRef(a->loop); }
-
-static int app_set_loop(vf_App *a, PyObject *value, void *closure) {
-    return vf_set_bound(&a->loop, &a->time, value, vf_s_time);
-}
 
 static PyObject *app_get_snapshot(vf_App *a, void *closure) { return Py_NewRef(a->snapshot); }
 
@@ -168,7 +157,6 @@ static int app_set_snapshot(vf_App *a, PyObject *value, void *closure) {
 }
 
 static PyGetSetDef app_getset[] = {
-    {"loop", (getter)app_get_loop, (setter)app_set_loop, "the worker's event loop", NULL},
     {"snapshot", (getter)app_get_snapshot, (setter)app_set_snapshot,
      "the routing table being served (replaced whole on a change)", NULL},
     {NULL, NULL, NULL, NULL, NULL},
