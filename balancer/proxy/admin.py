@@ -40,7 +40,7 @@ def _label(value: str) -> str:
 
 def prometheus(app: ProxyApp) -> str:
     series: dict[tuple, list] = {}
-    for source in (app.metrics.totals, app.metrics.labelled(app.metrics.pending), app.metrics.unflushed):
+    for source in (app.metrics.totals, app.metrics.unacknowledged()):
         for key, entry in source.items():
             add_series(series, key, entry)
     rows = [(f'tenant="{_label(tenant)}",route="{_label(route)}",pool="{_label(pool)}",backend="{_label(backend)}"',

@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from balancer.proxy.app import async_client
 from balancer.proxy.codec import clock
 from balancer.proxy.config import Backend, Pool, Route
 from balancer.proxy.metrics import Metrics
 from balancer.proxy.state import StateRegistry
 from tests.proxy.support import get, simple_site
+from tests.support.aio import run
 from tests.support.assertions import eventually
+from tests.support.lossy_link import LossyLink
 from tests.support.redis_server import RedisServer
 from veloflux_site.storage import keys
 from veloflux_site.storage.connection import get_redis
@@ -83,12 +87,23 @@ def test_it_writes_a_structured_json_access_log_when_asked(redis_server, farm):
         logged.stop()
 
 
-def test_it_keeps_counts_through_a_failed_flush_and_writes_them_once(redis_server):
-    """Redis away for a flush: nothing is lost, and nothing is counted twice when it is back."""
+def _one_route(tenant: str) -> tuple[Metrics, Route, Backend]:
     registry = StateRegistry(eject_after=5, eject_base=1.0)
     backend = Backend({"id": "be_1", "address": "127.0.0.1:9"}, registry.get("be_1"))
-    route = Route("tn_m", {"id": "rt_1", "host": "m.test"}, Pool("tn_m", "web", "round_robin", False, [backend]), True)
-    metrics = Metrics("node-1", registry)
+    route = Route(tenant, {"id": "rt_1", "host": "m.test"}, Pool(tenant, "web", "round_robin", False, [backend]), True)
+    return Metrics("node-1", registry), route, backend
+
+
+def _requests_in_redis(tenant: str) -> tuple[int, int]:
+    """(requests in the tenant's total, requests in its usage for this month)."""
+    total = get_redis().hget(keys.tenant_metrics(tenant, "total"), "requests")
+    usage = get_redis().hget(keys.tenant_usage(tenant, time.strftime("%Y-%m", time.gmtime())), "requests")
+    return int(total or 0), int(usage or 0)
+
+
+def test_it_keeps_counts_through_a_failed_flush_and_writes_them_once(redis_server):
+    """Redis away for a flush: nothing is lost, and nothing is counted twice when it is back."""
+    metrics, route, backend = _one_route("tn_m")
     dead = RedisServer()  # a free port nobody listens on
 
     async def scenario() -> None:
@@ -102,13 +117,76 @@ def test_it_keeps_counts_through_a_failed_flush_and_writes_them_once(redis_serve
         await metrics.flush(up)  # nothing left to write
         await up.aclose()
 
-    asyncio.run(scenario())
+    run(scenario())
     assert metrics.flush_errors == 1 and metrics.flushes == 2
     total = get_redis().hgetall(keys.tenant_metrics("tn_m", "total"))
     assert total["requests"] == "2" and total["responses_2xx"] == "1" and total["responses_5xx"] == "1"
     assert total["bytes_in"] == "10" and total["bytes_out"] == "100"
     assert get_redis().hgetall(keys.tenant_metrics("tn_m", "backend:be_1"))["errors"] == "1"
     assert metrics.totals[("tn_m", "rt_1", "web", "be_1")][0] == 2
+
+
+def test_it_counts_a_flush_whose_reply_was_lost_once(redis_server):
+    """Redis ran the flush but its reply never came back (redis-py's own retries included): the batch is sent
+    again as the same batch and skipped, so usage is not counted twice."""
+    metrics, route, backend = _one_route("tn_lost")
+
+    async def scenario() -> None:
+        link = await LossyLink(redis_server.port, b"ZADD", "drop_reply").start()
+        lossy = async_client(link.url)
+        metrics.record(route, backend, 200, 10, 100, 0.002, False)
+        await metrics.flush(lossy)
+        assert metrics.flush_errors == 1 and link.lost >= 1 and metrics.outstanding is not None
+        assert _requests_in_redis("tn_lost") == (1, 1)  # it did run
+        metrics.record(route, backend, 200, 10, 100, 0.002, False)
+        up = async_client(redis_server.url)
+        await metrics.flush(up)
+        for client in (lossy, up):
+            await client.aclose()
+        await link.close()
+
+    run(scenario())
+    assert _requests_in_redis("tn_lost") == (2, 2)
+    assert metrics.outstanding is None and metrics.totals[("tn_lost", "rt_1", "web", "be_1")][0] == 2
+
+
+def test_it_keeps_the_counts_of_a_flush_cancelled_in_flight(redis_server):
+    """The flusher gives up on a flush that hangs (its timeout cancels it): what it had taken from memory is
+    sent by the next flush, not lost."""
+    metrics, route, backend = _one_route("tn_hang")
+
+    async def scenario() -> None:
+        link = await LossyLink(redis_server.port, b"ZADD", "swallow").start()
+        hanging = async_client(link.url)
+        metrics.record(route, backend, 200, 10, 100, 0.002, False)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(metrics.flush(hanging), 0.5)
+        assert link.lost == 1 and _requests_in_redis("tn_hang") == (0, 0)
+        up = async_client(redis_server.url)
+        await metrics.flush(up)
+        for client in (hanging, up):
+            await client.aclose()
+        await link.close()
+
+    run(scenario())
+    assert _requests_in_redis("tn_hang") == (1, 1)
+
+
+def test_it_counts_a_restarted_process_with_the_same_node_id(redis_server):
+    """Batch numbers start again in a new process; one that reuses a pid (containers) is still counted."""
+    first, route, backend = _one_route("tn_pid")
+    second = _one_route("tn_pid")[0]
+
+    async def scenario() -> None:
+        client = async_client(redis_server.url)
+        for metrics in (first, second):
+            metrics.record(route, backend, 200, 1, 1, 0.001, False)
+            await metrics.flush(client)
+        await client.aclose()
+
+    run(scenario())
+    assert first.node_id == second.node_id and first.seq == second.seq == 1
+    assert _requests_in_redis("tn_pid") == (2, 2)
 
 
 def test_it_counts_a_shared_backend_under_each_route_and_each_flush_once(redis_server):

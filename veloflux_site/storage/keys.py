@@ -136,6 +136,11 @@ def tenant_metrics(tenant_id: str, bucket: str) -> str:
     return tenant(tenant_id, "metrics", bucket)
 
 
+def tenant_metrics_flushed(tenant_id: str, stream: str) -> str:
+    """STRING: the last metrics batch of one proxy process (``stream``) applied to this tenant's counters."""
+    return tenant(tenant_id, "metrics", "flushed", stream)
+
+
 def tenant_access_log(tenant_id: str) -> str:
     return tenant(tenant_id, "accesslog")
 
