@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 
 import pytest
+from redis.asyncio import Redis
 
 from balancer.proxy.app import async_client
 from balancer.proxy.codec import clock
@@ -101,6 +104,20 @@ def _requests_in_redis(tenant: str) -> tuple[int, int]:
     return int(total or 0), int(usage or 0)
 
 
+@contextlib.asynccontextmanager
+async def _lossy_and_direct_clients(redis_server, mode: str) -> AsyncIterator[tuple[LossyLink, Redis, Redis]]:
+    """A proxy Redis client through a link that loses the flush's pipeline (the one holding the heartbeat's
+    ZADD) in ``mode``, and one straight to the server."""
+    link = await LossyLink(redis_server.port, b"ZADD", mode).start()
+    lossy, direct = async_client(link.url), async_client(redis_server.url)
+    try:
+        yield link, lossy, direct
+    finally:
+        for client in (lossy, direct):
+            await client.aclose()
+        await link.close()
+
+
 def test_it_keeps_counts_through_a_failed_flush_and_writes_them_once(redis_server):
     """Redis away for a flush: nothing is lost, and nothing is counted twice when it is back."""
     metrics, route, backend = _one_route("tn_m")
@@ -132,18 +149,13 @@ def test_it_counts_a_flush_whose_reply_was_lost_once(redis_server):
     metrics, route, backend = _one_route("tn_lost")
 
     async def scenario() -> None:
-        link = await LossyLink(redis_server.port, b"ZADD", "drop_reply").start()
-        lossy = async_client(link.url)
-        metrics.record(route, backend, 200, 10, 100, 0.002, False)
-        await metrics.flush(lossy)
-        assert metrics.flush_errors == 1 and link.lost >= 1 and metrics.outstanding is not None
-        assert _requests_in_redis("tn_lost") == (1, 1)  # it did run
-        metrics.record(route, backend, 200, 10, 100, 0.002, False)
-        up = async_client(redis_server.url)
-        await metrics.flush(up)
-        for client in (lossy, up):
-            await client.aclose()
-        await link.close()
+        async with _lossy_and_direct_clients(redis_server, "drop_reply") as (link, lossy, direct):
+            metrics.record(route, backend, 200, 10, 100, 0.002, False)
+            await metrics.flush(lossy)
+            assert metrics.flush_errors == 1 and link.lost >= 1 and metrics.outstanding is not None
+            assert _requests_in_redis("tn_lost") == (1, 1)  # it did run
+            metrics.record(route, backend, 200, 10, 100, 0.002, False)
+            await metrics.flush(direct)
 
     run(scenario())
     assert _requests_in_redis("tn_lost") == (2, 2)
@@ -156,17 +168,12 @@ def test_it_keeps_the_counts_of_a_flush_cancelled_in_flight(redis_server):
     metrics, route, backend = _one_route("tn_hang")
 
     async def scenario() -> None:
-        link = await LossyLink(redis_server.port, b"ZADD", "swallow").start()
-        hanging = async_client(link.url)
-        metrics.record(route, backend, 200, 10, 100, 0.002, False)
-        with pytest.raises(TimeoutError):
-            await asyncio.wait_for(metrics.flush(hanging), 0.5)
-        assert link.lost == 1 and _requests_in_redis("tn_hang") == (0, 0)
-        up = async_client(redis_server.url)
-        await metrics.flush(up)
-        for client in (hanging, up):
-            await client.aclose()
-        await link.close()
+        async with _lossy_and_direct_clients(redis_server, "swallow") as (link, hanging, direct):
+            metrics.record(route, backend, 200, 10, 100, 0.002, False)
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(metrics.flush(hanging), 0.5)
+            assert link.lost == 1 and _requests_in_redis("tn_hang") == (0, 0)
+            await metrics.flush(direct)
 
     run(scenario())
     assert _requests_in_redis("tn_hang") == (1, 1)
