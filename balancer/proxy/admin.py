@@ -8,7 +8,7 @@ import time
 from typing import TYPE_CHECKING
 
 from balancer.proxy.codec import clock
-from balancer.proxy.metrics import BUCKETS_MS, FIELDS, N_FIELDS, add_series
+from balancer.proxy.metrics import BUCKETS_MS, FIELDS, N_FIELDS, add_all
 from balancer.proxy.tiny_http import TinyHttpProtocol
 
 if TYPE_CHECKING:
@@ -41,8 +41,7 @@ def _label(value: str) -> str:
 def prometheus(app: ProxyApp) -> str:
     series: dict[tuple, list] = {}
     for source in (app.metrics.totals, app.metrics.unacknowledged()):
-        for key, entry in source.items():
-            add_series(series, key, entry)
+        add_all(series, source)
     rows = [(f'tenant="{_label(tenant)}",route="{_label(route)}",pool="{_label(pool)}",backend="{_label(backend)}"',
              entry) for (tenant, route, pool, backend), entry in sorted(series.items())]
     lines = []

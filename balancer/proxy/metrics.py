@@ -60,11 +60,16 @@ def add_series(target: dict, key, entry: list) -> None:
             acc[i] += value
 
 
+def add_all(target: dict, source: dict) -> None:
+    """``add_series`` for every series of ``source``."""
+    for key, entry in source.items():
+        add_series(target, key, entry)
+
+
 @dataclass
 class Batch:
     """Counts taken from memory for one flush; kept, unchanged, until Redis has acknowledged them."""
 
-    seq: int
     series: dict[Label, list]
     calls: list[tuple[list[str], list[str]]] = field(default_factory=list)  # per tenant: script keys, args
 
@@ -109,8 +114,7 @@ class Metrics(MetricsCore):
         """Counts not yet in Redis for sure: in memory, plus the batch awaiting Redis's reply."""
         out = self.labelled(self.pending)
         if self.outstanding is not None:
-            for label, entry in self.outstanding.series.items():
-                add_series(out, label, entry)
+            add_all(out, self.outstanding.series)
         return out
 
     # --- flush --------------------------------------------------------------
@@ -120,7 +124,7 @@ class Metrics(MetricsCore):
         if not series:
             return None
         self.seq += 1
-        batch = Batch(self.seq, series)
+        batch = Batch(series)
         for tenant, (counters, ops) in tenant_increments(series, now).items():
             marker = keys.tenant_metrics_flushed(tenant, self.stream)
             batch.calls.append(([marker, *counters], [str(self.seq), str(MARKER_TTL), json.dumps(ops)]))
@@ -175,8 +179,7 @@ class Metrics(MetricsCore):
                 self.registry.pending_ejections[:0] = ejections
                 self.registry.pending_restores[:0] = restores
         if batch is not None:
-            for label, entry in batch.series.items():
-                add_series(self.totals, label, entry)
+            add_all(self.totals, batch.series)
             self.outstanding = None
 
 
