@@ -80,34 +80,65 @@ def authenticate_password(email: str, password: str, ip: str) -> User:
 
 
 def choose_tenant(user: User, tenant_id: str | None) -> str | None:
+    """The tenant a login acts in: the one asked for, else the one the person last used, else their
+    only one; with several and none last used, the person is asked to choose (400 listing them)."""
     if tenant_id:
         if tenant_id not in user.memberships and not user.is_platform_admin:
             raise ApiError(403, "not_a_member", "You are not a member of that tenant.",
                            {"tenant_id": ["not one of your tenants"]})
+        if tenant_id in user.inactive_in and not user.is_platform_admin:
+            raise ApiError(403, "account_disabled", "Your access to that tenant is switched off; ask its admin.",
+                           {"tenant_id": ["your membership is switched off"]})
         tenant = TenantStore().find(tenant_id)
         if tenant is None:
             raise ApiError(400, "validation_error", f"Tenant {tenant_id!r} does not exist.",
                            {"tenant_id": ["no such tenant"]})
     else:
-        tenant_id = min(user.memberships) if user.memberships else None
+        tenant_id = _default_tenant(user)
         tenant = TenantStore().find(tenant_id) if tenant_id else None
     if tenant is not None and not tenant.active and not user.is_platform_admin:
         raise ApiError(403, "tenant_suspended", "This tenant is suspended; contact support.")
     return tenant_id
 
 
+def _default_tenant(user: User) -> str | None:
+    candidates = user.active_tenant_ids()
+    if user.memberships and not candidates and not user.is_platform_admin:
+        raise ApiError(403, "account_disabled", "Your access to every tenant you belong to is switched off; ask "
+                                                "their admins.")
+    if user.last_tenant_id in candidates:
+        return user.last_tenant_id
+    if len(candidates) <= 1:
+        return candidates[0] if candidates else None
+    # Several tenants and none last used (e.g. an account from before this was recorded): never guess.
+    tenants = sorted(TenantStore().get_many(candidates), key=lambda t: (t.name.lower(), t.id))
+    listing = ", ".join(f"{t.name} ({t.id})" for t in tenants)
+    raise ApiError(400, "tenant_required", f"You belong to several tenants; log in again with tenant_id set to one "
+                                           f"of: {listing}.", {"tenant_id": ["choose one of your tenants"]},
+                   extra={"tenants": [{"id": t.id, "name": t.name} for t in tenants]})
+
+
 @retry_on_stale()
-def _touch_last_login(user_id: str) -> None:
+def _touch_last_login(user_id: str, tenant_id: str | None = None) -> None:
+    """Record the login, and the tenant it went to: the next login without a tenant goes there."""
     store = UserStore()
     old = store.get(user_id)
-    store.update(old, User.from_dict({**old.to_dict(), "last_login_at": utcnow()}))
+    changes: dict = {"last_login_at": utcnow()}
+    if tenant_id and tenant_id in old.memberships:
+        changes["last_tenant_id"] = tenant_id
+    store.update(old, User.from_dict({**old.to_dict(), **changes}))
 
 
 def login(email: str, password: str, tenant_id: str | None, ip: str) -> LoginResult:
     user = authenticate_password(email, password, ip)
     chosen = choose_tenant(user, tenant_id)
-    _touch_last_login(user.id)
+    _touch_last_login(user.id, chosen)
     return LoginResult(UserStore().get(user.id), chosen, tokens.issue_pair(user.id, chosen, user.auth_epoch))
+
+
+def record_tenant_choice(user_id: str, tenant_id: str | None) -> None:
+    """The web login's counterpart of ``login``'s bookkeeping (same last-used tenant)."""
+    _touch_last_login(user_id, tenant_id)
 
 
 def user_payload(user: User, tenant_id: str | None) -> dict:
@@ -119,7 +150,9 @@ def user_payload(user: User, tenant_id: str | None) -> dict:
         "name": user.full_name,
         "tenant_id": tenant_id,
         "role": user.role_in(tenant_id),
-        "tenants": [{"tenant_id": t, "role": r} for t, r in sorted(user.memberships.items())],
+        "tenants": [{"tenant_id": t, "role": r, "active": t not in user.inactive_in}
+                    for t, r in sorted(user.memberships.items())],
+        "last_tenant_id": user.last_tenant_id,
         "is_platform_admin": user.is_platform_admin,
         "active": user.active,
         "must_change_password": user.must_change_password,

@@ -57,8 +57,8 @@ def load_principal(user_id: str, tenant_id: str | None, method: str, *, auth_epo
         return None
     if auth_epoch != user.auth_epoch:
         return None  # issued before a password change
-    if tenant_id and tenant_id not in user.memberships and not user.is_platform_admin:
-        return None  # removed from the tenant since the credential was issued
+    if tenant_id and not user.active_in(tenant_id) and not user.is_platform_admin:
+        return None  # removed from the tenant, or switched off there, since the credential was issued
     acting = _acting_tenant(requested_tenant, tenant_id, user.is_platform_admin)
     check_tenant_active(acting, user.is_platform_admin)
     return Principal(auth_method=method, tenant_id=acting, role=user.role_in(acting), user=user,

@@ -39,6 +39,11 @@ class User(Record):
     first_name: str = ""
     last_name: str = ""
     memberships: dict[str, str] = field(default_factory=dict)  # tenant id -> role
+    # Memberships a tenant's admin switched off: the person keeps the role but cannot act in that
+    # tenant. Per tenant, so one tenant never locks the person out of another (``active`` is the account's).
+    inactive_in: list[str] = field(default_factory=list)
+    # The tenant a login without ``tenant_id`` goes to (set on every login that names or lands in one).
+    last_tenant_id: str | None = None
     is_platform_admin: bool = False
     active: bool = True
     must_change_password: bool = False
@@ -56,6 +61,13 @@ class User(Record):
     def role_in(self, tenant_id: str | None) -> str | None:
         return self.memberships.get(tenant_id) if tenant_id else None
 
+    def active_in(self, tenant_id: str) -> bool:
+        """The account is on and its membership of ``tenant_id`` exists and is not switched off."""
+        return self.active and tenant_id in self.memberships and tenant_id not in self.inactive_in
+
+    def active_tenant_ids(self) -> list[str]:
+        return sorted(t for t in self.memberships if t not in self.inactive_in)
+
 
 @dataclass(kw_only=True)
 class ApiKey(Record):
@@ -70,3 +82,21 @@ class ApiKey(Record):
     expires_at: str | None = None
 
     SECRET_FIELDS: ClassVar[tuple[str, ...]] = ("key_hash",)
+
+
+@dataclass(kw_only=True)
+class Invitation(Record):
+    """An offer to join a tenant with a role, sent to an e-mail address; used once (accepted,
+    declined or revoked: the record goes) or never (it expires). Only the SHA-256 of the token
+    is stored: the token itself travels in the mail to the invitee and nowhere else."""
+
+    id: str = field(default_factory=lambda: new_id("inv_"))
+    tenant_id: str
+    email: str
+    role: str
+    token_hash: str
+    invited_by: str = ""  # user id (or apikey:<id>)
+    invited_by_label: str = ""
+    expires_at: str
+
+    SECRET_FIELDS: ClassVar[tuple[str, ...]] = ("token_hash",)

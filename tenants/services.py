@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 
 from django.contrib.auth.hashers import make_password
 
 from billing.plans import PLANS
+from tenants import invitations
 from tenants.audit import Actor, stage_audit
-from tenants.models import ROLE_RANK, Tenant, User
+from tenants.models import ROLE_RANK, Invitation, Tenant, User
 from tenants.store import ApiKeyStore, TenantStore, UserStore
 from veloflux_site.api.errors import ApiError
 from veloflux_site.storage import keys
@@ -77,7 +79,8 @@ def _create_tenant_with_owner_once(*, name: str, plan: str, owner_email: str, ow
             temporary = owner_password = secrets.token_urlsafe(12)
         owner = User(email=owner_email.strip().lower(), password_hash=make_password(owner_password),
                      first_name=owner_first_name, last_name=owner_last_name,
-                     memberships={tenant.id: "owner"}, must_change_password=temporary is not None)
+                     memberships={tenant.id: "owner"}, must_change_password=temporary is not None,
+                     last_tenant_id=tenant.id)
         user_store.stage_create(batch, owner)
         UserStore.stage_membership_index(batch, None, owner)
         after_owner = owner.public_dict()
@@ -117,11 +120,11 @@ def delete_tenant(tenant: Tenant, actor: Actor) -> None:
     for user in user_store.members(tenant.id):
         remaining = {t: r for t, r in user.memberships.items() if t != tenant.id}
         if remaining or user.is_platform_admin:
-            updated = User.from_dict({**user.to_dict(), "memberships": remaining})
-            user_store.stage_update(batch, user, updated)
+            user_store.stage_update(batch, user, _without_membership(user, tenant.id))
         else:
             user_store.stage_delete(batch, user)
     batch.delete(keys.tenant_members(tenant.id))
+    invitations.drop_tenant_invitations(batch, tenant.id)
     # The tenant's own audit stream goes with it; the platform's keeps the record of the deletion.
     stage_audit(batch, None, actor, "tenant.delete", "tenant", tenant.id, tenant.public_dict(), None)
     # API key hash indexes are platform keys (authentication looks them up without a tenant).
@@ -164,66 +167,102 @@ def _check_role_change(actor_role: str | None, actor_is_admin: bool, target_role
 
 def _owner_count(tenant_id: str, members: list[User]) -> int:
     """Owners who can still act (a deactivated owner cannot run the tenant)."""
-    return sum(1 for user in members if user.memberships.get(tenant_id) == "owner" and user.active)
+    return sum(1 for user in members if user.memberships.get(tenant_id) == "owner" and user.active_in(tenant_id))
 
 
-@retry_on_stale()
+def _without_membership(user: User, tenant_id: str) -> User:
+    return User.from_dict({
+        **user.to_dict(),
+        "memberships": {t: r for t, r in user.memberships.items() if t != tenant_id},
+        "inactive_in": [t for t in user.inactive_in if t != tenant_id],
+        "last_tenant_id": None if user.last_tenant_id == tenant_id else user.last_tenant_id,
+    })
+
+
+def add_or_invite(tenant: Tenant, *, email: str, role: str, first_name: str, last_name: str,
+                  password: str | None, actor: Actor, actor_role: str | None,
+                  actor_is_admin: bool) -> tuple[User, str | None] | Invitation:
+    """POST /api/tenants/<id>/users: a new address gets an account in the tenant at once; a person who
+    already has an account (in any tenant, or none) gets an invitation they may accept or not."""
+    invitations.check_role_ceiling(role, actor_role, actor_is_admin)
+    invite = functools.partial(invitations.invite, tenant, email=email, role=role, actor=actor,
+                               actor_role=actor_role, actor_is_admin=actor_is_admin)
+    if UserStore().find_by_email(email) is not None:
+        return invite()
+    try:
+        return add_member(tenant, email=email, role=role, first_name=first_name, last_name=last_name,
+                          password=password, actor=actor, actor_role=actor_role, actor_is_admin=actor_is_admin)
+    except Conflict as exc:
+        if exc.field != "email":
+            raise
+        return invite()  # the address got an account while we were adding it
+
+
 def add_member(tenant: Tenant, *, email: str, role: str, first_name: str, last_name: str,
                password: str | None, actor: Actor, actor_role: str | None,
                actor_is_admin: bool) -> tuple[User, str | None]:
+    """Create a new person's account in the tenant. An address that has an account is refused
+    (``Conflict`` on ``email``): that person is invited instead (see ``add_or_invite``)."""
     _check_role_change(actor_role, actor_is_admin, None, role)
-    user_store = UserStore()
     batch = AtomicWrite()
     batch.require_max_card(keys.tenant_members(tenant.id), 1, tenant.limits["max_users"],
                            f"Your plan allows {tenant.limits['max_users']} users; remove one or upgrade "
                            "the plan.", "max_users")
-    existing = user_store.find_by_email(email)
     temporary = None
-    if existing is None:
-        if password is None:
-            temporary = password = secrets.token_urlsafe(12)
-        user = User(email=email.strip().lower(), password_hash=make_password(password), first_name=first_name,
-                    last_name=last_name, memberships={tenant.id: role}, must_change_password=temporary is not None)
-        user_store.stage_create(batch, user)
-        UserStore.stage_membership_index(batch, None, user)
-    else:
-        if tenant.id in existing.memberships:
-            raise ApiError(409, "conflict", f"{email} is already a member of this tenant.",
-                           {"email": ["already a member"]})
-        user = User.from_dict({**existing.to_dict(), "memberships": {**existing.memberships, tenant.id: role}})
-        user_store.stage_update(batch, existing, user)
-        UserStore.stage_membership_index(batch, existing, user)
+    if password is None:
+        temporary = password = secrets.token_urlsafe(12)
+    user = User(email=email.strip().lower(), password_hash=make_password(password), first_name=first_name,
+                last_name=last_name, memberships={tenant.id: role}, must_change_password=temporary is not None,
+                last_tenant_id=tenant.id)
+    UserStore().stage_create(batch, user)  # refuses an address that has an account (email index)
+    UserStore.stage_membership_index(batch, None, user)
     stage_audit(batch, tenant.id, actor, "user.add", "user", user.id, None,
                 {"email": user.email, "role": role})
     batch.execute(get_redis())
     return user, temporary
 
 
+# Fields of the person, not of their membership: only they (/api/profile) or a platform admin change them.
+PROFILE_FIELDS = ("name", "first_name", "last_name", "email", "password", "new_password", "current_password")
+
+
 @retry_on_stale()
 def update_member(tenant: Tenant, user_id: str, changes: dict, actor: Actor, actor_role: str | None,
                   actor_is_admin: bool, expected_version: int | None = None) -> User:
+    """Membership fields (role, active in this tenant); names only for platform admins."""
     user_store = UserStore()
     changes = dict(changes)  # this may run again after a lost race: never consume the caller's dict
     old = member_of(tenant.id, user_id)
     current_role = old.memberships[tenant.id]
     new_role = changes.pop("role", current_role)
     _check_role_change(actor_role, actor_is_admin, current_role, new_role)
-    shared = len(old.memberships) > 1 or old.is_platform_admin
-    if "active" in changes and changes["active"] != old.active and shared and not actor_is_admin:
-        # The flag is the account's, not the membership's: one tenant must not lock a user out of another.
-        raise ApiError(409, "shared_account", "This account also belongs to other tenants, so this tenant cannot "
-                       "deactivate it; remove it from this tenant instead.",
-                       {"active": ["the account is shared with other tenants"]})
-    stops_owning = current_role == "owner" and old.active and (
-        new_role != "owner" or changes.get("active", True) is False)
+    active = changes.pop("active", None)
+    names = {k: changes.pop(k) for k in ("first_name", "last_name") if k in changes}
+    if names and not actor_is_admin:
+        raise ApiError(403, "permission_denied", "Names belong to the person: they change them in /api/profile.",
+                       {name: ["only the person or a platform admin"] for name in names})
+    was_active = old.active_in(tenant.id)
+    stops_owning = current_role == "owner" and was_active and (new_role != "owner" or active is False)
     if stops_owning and _owner_count(tenant.id, user_store.members(tenant.id)) <= 1:
         raise ApiError(409, "last_owner", "A tenant needs at least one active owner; make someone else owner first.")
-    new = User.from_dict({**old.to_dict(), **changes, "memberships": {**old.memberships, tenant.id: new_role}})
+    data = {**old.to_dict(), **names, "memberships": {**old.memberships, tenant.id: new_role}}
+    if active is not None:
+        off = [t for t in old.inactive_in if t != tenant.id]
+        data["inactive_in"] = off if active else sorted([*off, tenant.id])
+        if active and not old.active and set(old.memberships) == {tenant.id}:
+            # Before memberships had their own flag, a tenant switched its users off account-wide:
+            # switching such a single-tenant account back on here undoes exactly that.
+            data["active"] = True
+    new = User.from_dict(data)
     batch = AtomicWrite()
     user_store.stage_update(batch, old, new, expected_version)
-    before = {"role": current_role, **{k: getattr(old, k) for k in changes}}
-    after = {"role": new_role, **{k: getattr(new, k) for k in changes}}
+    before = {"role": current_role, **({"active": was_active} if active is not None else {}),
+              **{k: getattr(old, k) for k in names}}
+    after = {"role": new_role, **({"active": new.active_in(tenant.id)} if active is not None else {}),
+             **{k: getattr(new, k) for k in names}}
     stage_audit(batch, tenant.id, actor, "user.update", "user", user_id, before, after)
+    if names:  # a platform admin changed the person: say so where the platform looks too
+        stage_audit(batch, None, actor, "user.update", "user", user_id, before, after)
     batch.execute(get_redis())
     return new
 
@@ -234,12 +273,13 @@ def remove_member(tenant: Tenant, user_id: str, actor: Actor, actor_role: str | 
     old = member_of(tenant.id, user_id)
     role = old.memberships[tenant.id]
     _check_role_change(actor_role, actor_is_admin, role, None)
-    if role == "owner" and old.active and _owner_count(tenant.id, user_store.members(tenant.id)) <= 1:
+    if role == "owner" and old.active_in(tenant.id) and _owner_count(tenant.id, user_store.members(tenant.id)) <= 1:
         raise ApiError(409, "last_owner", "A tenant needs at least one owner; you cannot remove the last one.")
     batch = AtomicWrite()
     remaining = {t: r for t, r in old.memberships.items() if t != tenant.id}
     if remaining or old.is_platform_admin:
-        new = User.from_dict({**old.to_dict(), "memberships": remaining})
+        # The person belongs elsewhere: only this membership goes, never their account.
+        new = _without_membership(old, tenant.id)
         user_store.stage_update(batch, old, new)
         UserStore.stage_membership_index(batch, old, new)
     else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import redis
 
-from tenants.models import ApiKey, Tenant, User
+from tenants.models import ApiKey, Invitation, Tenant, User
 from veloflux_site.storage import keys
 from veloflux_site.storage.atomic import AtomicWrite
 from veloflux_site.storage.repository import Repository
@@ -66,6 +66,65 @@ class UserStore(Repository[User]):
             batch.zadd(keys.tenant_members(tenant_id), user_id)
         for tenant_id in before - after:
             batch.zrem(keys.tenant_members(tenant_id), user_id)
+
+
+class InvitationStore(Repository[Invitation]):
+    """Invitations are platform records: the invitee finds theirs by token or by e-mail, with no tenant.
+
+    A record lives until it is used or a day past its expiry (so a late click hears "expired", not
+    "unknown"); the pending index of (tenant, e-mail) lives exactly until the expiry, so a new
+    invitation can be sent then. The two sorted sets score each id by its expiry.
+    """
+
+    record_type = Invitation
+    label = "invitation"
+    RETENTION_AFTER_EXPIRY_MS = 86_400_000
+
+    def record_key(self, record_id: str) -> str:
+        if not record_id.startswith("inv_"):
+            raise ValueError(f"invalid invitation id {record_id!r}")
+        return keys.invitation_record(record_id)
+
+    def find_by_token_hash(self, token_hash: str) -> Invitation | None:
+        invitation_id = self.redis.get(keys.invitation_token_index(token_hash))
+        return self.find(invitation_id) if invitation_id else None
+
+    def _live_ids(self, index: str, now_ms: int) -> list[str]:
+        return list(self.redis.zrangebyscore(index, f"({now_ms}", "+inf"))
+
+    def pending_for_tenant(self, tenant_id: str, now_ms: int) -> list[Invitation]:
+        return self.get_many(self._live_ids(keys.tenant_invitations(tenant_id), now_ms))
+
+    def pending_for_email(self, email: str, now_ms: int) -> list[Invitation]:
+        return self.get_many(self._live_ids(keys.email_invitations(email), now_ms))
+
+    def forget_expired(self, tenant_id: str, now_ms: int) -> None:
+        """Drop expired ids from the tenant's index so its pending cap counts live ones only."""
+        self.redis.zremrangebyscore(keys.tenant_invitations(tenant_id), "-inf", now_ms)
+
+    def stage_create(self, batch: AtomicWrite, record: Invitation, expires_ms: int, ttl_ms: int) -> Invitation:
+        record.version = 1
+        keep_ms = ttl_ms + self.RETENTION_AFTER_EXPIRY_MS
+        batch.require_absent(self.record_key(record.id), f"invitation {record.id!r} already exists", "id")
+        batch.require_absent(keys.invitation_pending(record.tenant_id, record.email),
+                             f"{record.email} already has a pending invitation to this tenant.", "email")
+        batch.set(keys.invitation_pending(record.tenant_id, record.email), record.id, ttl_ms)
+        batch.set(keys.invitation_token_index(record.token_hash), record.id, keep_ms)
+        batch.set(self.record_key(record.id), record.to_json(), keep_ms)
+        batch.zadd(keys.tenant_invitations(record.tenant_id), record.id, expires_ms)
+        batch.zadd(keys.email_invitations(record.email), record.id, expires_ms)
+        return record
+
+    def stage_consume(self, batch: AtomicWrite, record: Invitation, live: bool) -> None:
+        """Use the invitation up (accept, decline, revoke): only one use can pass this check."""
+        batch.require_present(self.record_key(record.id), "invitation not found (already used, declined or revoked)")
+        batch.delete(self.record_key(record.id))
+        batch.delete(keys.invitation_token_index(record.token_hash))
+        if live:
+            # Once expired, the pending key is gone and may already name a newer invitation: keep that.
+            batch.delete(keys.invitation_pending(record.tenant_id, record.email))
+        batch.zrem(keys.tenant_invitations(record.tenant_id), record.id)
+        batch.zrem(keys.email_invitations(record.email), record.id)
 
 
 class ApiKeyStore(Repository[ApiKey]):

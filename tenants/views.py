@@ -41,6 +41,7 @@ def login_page(request):
             form.add_error(None, exc.message)
             status = exc.status_code
         else:
+            accounts.record_tenant_choice(user.id, tenant_id)
             request.session.cycle_key()
             request.session[SESSION_USER] = user.id
             request.session[SESSION_TENANT] = tenant_id

@@ -72,6 +72,28 @@ if env_str("VF_PASSWORD_HASHER", "pbkdf2", choices=("pbkdf2", "md5")) == "md5":
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *PASSWORD_HASHERS]
 AUTH_PASSWORD_MIN_LENGTH = env_int("VF_PASSWORD_MIN_LENGTH", 8, minimum=6, maximum=128)
 
+# --- Invitations and e-mail (Django's e-mail framework) ------------------------
+# A person who has an account is invited, never added: the link goes by mail, valid this long, once.
+INVITATION_TTL = env_duration("VF_INVITATION_TTL", "7d")
+INVITATION_MAX_PENDING = env_int("VF_INVITATION_MAX_PENDING", 100, minimum=1, maximum=100_000)
+# Links in mails point here (never at the request's Host header, which the caller controls).
+PUBLIC_URL = env_str("VF_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# "console" prints mails to the web process's log (development); "smtp" sends them.
+EMAIL_BACKEND = {
+    "smtp": "django.core.mail.backends.smtp.EmailBackend",
+    "console": "django.core.mail.backends.console.EmailBackend",
+}[env_str("VF_EMAIL_BACKEND", "console" if VF_ENV == "development" else "smtp", choices=("smtp", "console"))]
+EMAIL_HOST = env_str("VF_EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("VF_EMAIL_PORT", 25, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("VF_EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("VF_EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("VF_EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("VF_EMAIL_USE_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("VF_EMAIL_USE_TLS and VF_EMAIL_USE_SSL cannot both be true; choose one.")
+EMAIL_TIMEOUT = env_duration("VF_EMAIL_TIMEOUT", "10s")
+DEFAULT_FROM_EMAIL = env_str("VF_EMAIL_FROM", "VeloFlux <no-reply@veloflux.localhost>")
+
 # --- Django --------------------------------------------------------------------
 INSTALLED_APPS = [
     "django.contrib.staticfiles",

@@ -138,3 +138,17 @@ class AuditQuerySerializer(serializers.Serializer):
         if attrs.get("since") and attrs.get("until") and attrs["since"] > attrs["until"]:
             raise serializers.ValidationError({"since": ["must be before until"]})
         return attrs
+
+
+class InvitationCreateSerializer(serializers.Serializer):
+    email = EmailField(max_length=254)
+    role = serializers.ChoiceField(choices=ROLES, default="member")
+
+
+class InvitationAcceptSerializer(serializers.Serializer):
+    """Only for a person without an account: the password (and name) of the account accepting creates."""
+
+    password = NewPasswordField(required=False)
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    first_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    last_name = serializers.CharField(max_length=100, required=False, allow_blank=True)

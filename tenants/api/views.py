@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
-from tenants import audit, monitoring, services
+from tenants import audit, invitations, monitoring, services
+from tenants.api.docs import COMMON_ERRORS, InvitationSerializer, MemberPageSerializer, MemberSerializer, error
 from tenants.api.serializers import (
     AuditQuerySerializer,
     MemberCreateSerializer,
@@ -15,7 +16,7 @@ from tenants.api.serializers import (
     TenantUpdateSerializer,
     split_name,
 )
-from tenants.models import Tenant
+from tenants.models import Invitation, Tenant
 from tenants.permissions import (
     AdminOnly,
     IsPlatformAdmin,
@@ -44,7 +45,7 @@ def member_payload(user, tenant_id: str, temporary_password: str | None = None) 
         "last_name": user.last_name,
         "name": user.full_name,
         "role": user.memberships.get(tenant_id),
-        "active": user.active,
+        "active": user.active_in(tenant_id),
         "last_login_at": user.last_login_at,
         "created_at": user.created_at,
         "version": user.version,
@@ -148,33 +149,77 @@ class MemberListView(TenantScopedView):
     permission_classes = (ViewerReadsAdminWrites,)
     serializer_class = MemberCreateSerializer
 
-    @extend_schema(operation_id="tenants_users_list")
+    @extend_schema(operation_id="tenants_users_list", responses={
+        200: MemberPageSerializer, 400: error("bad page or limit"), 403: error("no role in the tenant"),
+        404: error("no such tenant (or not the caller's)"), **COMMON_ERRORS})
     def get(self, request, tenant_id: str):
         tenant = self.tenant(tenant_id)
         members = sorted(UserStore().members(tenant.id), key=lambda u: (u.created_at, u.id))
         return Response(paginate_list(request, [member_payload(u, tenant.id) for u in members]))
 
+    @extend_schema(operation_id="tenants_users_create", request=MemberCreateSerializer, responses={
+        201: OpenApiResponse(MemberSerializer, description="a new account, in this tenant"),
+        202: OpenApiResponse(InvitationSerializer, description="the address has an account: that person was "
+                                                               "invited by mail instead, and is not a member yet"),
+        400: error("invalid input"),
+        403: error("below admin, a role above the caller's, or the plan's user limit"),
+        404: error("no such tenant (or not the caller's)"),
+        409: error("already a member (conflict) or already invited (invitation_pending)"),
+        503: error("the invitation mail could not be sent (email_unavailable) or the store is down"),
+        401: COMMON_ERRORS[401]})
     def post(self, request, tenant_id: str):
         tenant = self.tenant(tenant_id)
         data = self.validated()
         first, last = split_name(data)
-        user, temporary = services.add_member(
+        added = services.add_or_invite(
             tenant, email=data["email"], role=data["role"], first_name=first, last_name=last,
             password=data.get("password"), actor=self.actor(), actor_role=self.principal.role,
             actor_is_admin=self.principal.is_platform_admin)
+        if isinstance(added, Invitation):
+            return Response(invitations.payload(added, tenant.name), status=status.HTTP_202_ACCEPTED)
+        user, temporary = added
         return Response(member_payload(user, tenant.id, temporary), status=status.HTTP_201_CREATED)
+
+
+def _refuse_profile_fields(request, is_platform_admin: bool) -> None:
+    """A tenant manages memberships, not people: names, e-mail and password are the person's."""
+    sent = [name for name in services.PROFILE_FIELDS if isinstance(request.data, dict) and name in request.data]
+    if not sent:
+        return
+    if not is_platform_admin:
+        raise ApiError(403, "permission_denied", f"{', '.join(sent)}: these belong to the person, who changes them "
+                                                 "in /api/profile; here only role and active (in this tenant) change.",
+                       {name: ["only the person (/api/profile) or a platform admin"] for name in sent})
+    account = [name for name in sent if name not in ("name", "first_name", "last_name")]
+    if account:
+        raise ApiError(400, "validation_error", f"{', '.join(account)} cannot be changed here; the person changes "
+                                                "them in /api/profile.",
+                       {name: ["not changeable here"] for name in account})
 
 
 class MemberDetailView(TenantScopedView):
     permission_classes = (ViewerReadsAdminWrites,)
     serializer_class = MemberUpdateSerializer
 
+    @extend_schema(operation_id="tenants_users_retrieve", responses={
+        200: MemberSerializer, 403: error("no role in the tenant"),
+        404: error("no such tenant, or no such member in it"), **COMMON_ERRORS})
     def get(self, request, tenant_id: str, user_id: str):
         tenant = self.tenant(tenant_id)
         return Response(member_payload(services.member_of(tenant.id, user_id), tenant.id))
 
+    @extend_schema(operation_id="tenants_users_update", request=MemberUpdateSerializer, responses={
+        200: MemberSerializer,
+        400: error("invalid input, or (platform admins) email/password, which only the person changes"),
+        403: error("below admin, touching an owner without being one, or profile fields (name, first_name, "
+                   "last_name, email, password) sent by anyone but a platform admin"),
+        404: error("no such tenant, or no such member in it"),
+        409: error("the last active owner (last_owner), or a stale version (version_conflict)"),
+        **COMMON_ERRORS})
     def put(self, request, tenant_id: str, user_id: str):
         tenant = self.tenant(tenant_id)
+        services.member_of(tenant.id, user_id)  # someone who is not a member here is a 404, whatever was sent
+        _refuse_profile_fields(request, self.principal.is_platform_admin)
         data = self.validated(partial=True)
         if "name" in data or "first_name" in data or "last_name" in data:
             data["first_name"], data["last_name"] = split_name(data)
@@ -184,8 +229,18 @@ class MemberDetailView(TenantScopedView):
                                       self.principal.is_platform_admin, expected)
         return Response(member_payload(user, tenant.id))
 
-    patch = put
+    @extend_schema(operation_id="tenants_users_partial_update", request=MemberUpdateSerializer, responses={
+        200: MemberSerializer, 400: error("invalid input"), 403: error("as for PUT"),
+        404: error("no such tenant, or no such member in it"), 409: error("as for PUT"), **COMMON_ERRORS})
+    def patch(self, request, tenant_id: str, user_id: str):
+        return self.put(request, tenant_id, user_id)
 
+    @extend_schema(operation_id="tenants_users_destroy", responses={
+        204: OpenApiResponse(description="the membership is gone; the account too only when it belonged nowhere "
+                                         "else"),
+        403: error("below admin, or removing an owner without being one"),
+        404: error("no such tenant, or no such member in it"),
+        409: error("the last active owner (last_owner)"), **COMMON_ERRORS})
     def delete(self, request, tenant_id: str, user_id: str):
         tenant = self.tenant(tenant_id)
         services.remove_member(tenant, user_id, self.actor(), self.principal.role, self.principal.is_platform_admin)

@@ -305,3 +305,28 @@ def hub_pubsub(channel: str) -> str:
 def hub_presence_pubsub(channel: str) -> str:
     """Join/leave notices of a hub channel (only subscriptions that asked for them listen)."""
     return f"{PREFIX}:hub:presence:{channel}"
+
+
+# --- invitations (platform: found by token and by the invitee's e-mail, without a tenant) ---
+def invitation_record(invitation_id: str) -> str:
+    return platform("invitation", invitation_id)
+
+
+def invitation_token_index(token_hash: str) -> str:
+    """STRING: the SHA-256 of an invitation token -> the invitation id."""
+    return platform("invitation", "token", token_hash)
+
+
+def invitation_pending(tenant_id: str, email: str) -> str:
+    """STRING: the one pending invitation of an e-mail address to a tenant (expires with it)."""
+    return platform("invitation", "pending", tenant_id, email.strip().lower())
+
+
+def tenant_invitations(tenant_id: str) -> str:
+    """ZSET invitation id -> expiry (epoch ms) of the tenant's invitations."""
+    return platform("tenant", tenant_id, "invitations")
+
+
+def email_invitations(email: str) -> str:
+    """ZSET invitation id -> expiry (epoch ms) of the invitations sent to an e-mail address."""
+    return platform("invitation", "email", email.strip().lower())
