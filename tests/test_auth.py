@@ -8,6 +8,7 @@ import pytest
 
 from tests.support.actors import PASSWORD
 from tests.support.assertions import assert_error, assert_ok, audit_actions
+from tests.support.invites import join_by_invitation
 from veloflux_site.storage.connection import get_redis
 
 REGISTRATION = {"email": "New.Owner@Example.test", "password": "s3cret-enough", "first_name": "Nina",
@@ -39,9 +40,7 @@ def test_it_logs_in_case_insensitively_and_records_last_login(api, owner):
 
 def test_it_logs_in_to_a_chosen_tenant(api, owner, outsider):
     # The outsider also joins tenant A as a viewer, then picks it at login.
-    added = api.as_(owner).post(f"/api/tenants/{owner.tenant_id}/users",
-                                {"email": outsider.email, "role": "viewer"})
-    assert_ok(added, 201)
+    join_by_invitation(api, owner, outsider, "viewer")
     body = assert_ok(login(api, outsider.email, tenant_id=owner.tenant_id))
     assert body["user"]["tenant_id"] == owner.tenant_id
     assert body["user"]["role"] == "viewer"

@@ -9,7 +9,8 @@ from tests.support.actors import add_actor
 from tests.support.assertions import assert_error, assert_ok, redis_dump
 
 # Every tenant-scoped endpoint and method of the tenants app, addressed at tenant A.
-# {tid}: tenant A's id, {uid}: a member of tenant A, {key}: an API key of tenant A.
+# {tid}: tenant A's id, {uid}: a member of tenant A, {key}: an API key of tenant A,
+# {inv}: a pending invitation of tenant A.
 TENANT_A_ENDPOINTS = [
     ("GET", "/api/tenants/{tid}", None),
     ("PUT", "/api/tenants/{tid}", {"name": "Pwned"}),
@@ -21,6 +22,10 @@ TENANT_A_ENDPOINTS = [
     ("PUT", "/api/tenants/{tid}/users/{uid}", {"role": "viewer", "active": False}),
     ("PATCH", "/api/tenants/{tid}/users/{uid}", {"role": "viewer"}),
     ("DELETE", "/api/tenants/{tid}/users/{uid}", None),
+    ("GET", "/api/tenants/{tid}/invitations", None),
+    ("POST", "/api/tenants/{tid}/invitations", {"email": "spy@evil.test", "role": "owner"}),
+    ("GET", "/api/tenants/{tid}/invitations/{inv}", None),
+    ("DELETE", "/api/tenants/{tid}/invitations/{inv}", None),
     ("GET", "/api/tenants/{tid}/metrics", None),
     ("GET", "/api/tenants/{tid}/logs", None),
     ("GET", "/api/tenants/{tid}/logs?type=access", None),
@@ -51,12 +56,14 @@ OUTSIDER_ROLES = ["owner", "admin", "member", "viewer", "api_key"]
 def world(api, tenant_a, outsider):
     """Tenant A with a member and an API key; tenant B with an actor of every role."""
     key = assert_ok(api.as_(tenant_a["owner"]).post("/api/auth/api-keys", {"name": "a-key", "role": "admin"}), 201)
+    invitation = assert_ok(api.as_(tenant_a["owner"]).post(f"/api/tenants/{tenant_a['id']}/invitations",
+                                                           {"email": "invitee@elsewhere.test"}), 201)
     b = outsider.tenant_id
     b_key = assert_ok(api.as_(outsider).post("/api/auth/api-keys", {"name": "b-key", "role": "owner"}), 201)
     # The key's first use records its last_used_at (in tenant B); later uses within a minute write nothing.
     assert_ok(api.with_headers(HTTP_X_API_KEY=b_key["key"]).get(f"/api/tenants/{b}"))
     return {
-        "tid": tenant_a["id"], "uid": tenant_a["member"].id, "key": key["id"],
+        "tid": tenant_a["id"], "uid": tenant_a["member"].id, "key": key["id"], "inv": invitation["id"],
         "outsiders": {
             "owner": api.as_(outsider),
             "admin": api.as_(add_actor(b, "admin@outsider.test", "admin")),
@@ -115,3 +122,14 @@ def test_it_lets_tenant_a_still_reach_everything_afterwards(api, world, tenant_a
     assert assert_ok(owner.get(f"/api/tenants/{world['tid']}"))["name"] == "Acme Corp"
     assert assert_ok(owner.get(f"/api/tenants/{world['tid']}/users"))["total_count"] == 4
     assert_ok(owner.get(f"/api/auth/api-keys/{world['key']}"))
+    assert assert_ok(owner.get(f"/api/tenants/{world['tid']}/invitations"))["total_count"] == 1
+
+
+def test_it_keeps_tenant_a_invitations_from_outsiders_profiles(world):
+    before = redis_dump()
+    for role in ("owner", "admin", "member", "viewer"):
+        client = world["outsiders"][role]
+        assert assert_ok(client.get("/api/profile/invitations"))["items"] == []
+        _assert_hidden(client.delete(f"/api/profile/invitations/{world['inv']}"), role)
+    assert_error(world["outsiders"]["api_key"].delete(f"/api/profile/invitations/{world['inv']}"), 403)
+    assert redis_dump() == before

@@ -22,7 +22,7 @@ ENDPOINTS = [
     ("POST", "/api/tenants/{tid}/users", {"email": "new@acme.test", "role": "viewer"}, "admin", 201),
     ("GET", "/api/tenants/{tid}/users/{uid}", None, "viewer", 200),
     ("PUT", "/api/tenants/{tid}/users/{uid}", {"role": "viewer"}, "admin", 200),
-    ("PATCH", "/api/tenants/{tid}/users/{uid}", {"first_name": "X"}, "admin", 200),
+    ("PATCH", "/api/tenants/{tid}/users/{uid}", {"role": "member"}, "admin", 200),
     ("DELETE", "/api/tenants/{tid}/users/{uid}", None, "admin", 204),
     ("GET", "/api/tenants/{tid}/metrics", None, "viewer", 200),
     ("GET", "/api/tenants/{tid}/logs", None, "admin", 200),

@@ -8,6 +8,7 @@ import pytest
 
 from tests.support.actors import PASSWORD, make_tenant
 from tests.support.assertions import assert_error, assert_ok, audit_actions, redis_dump
+from tests.support.invites import join_by_invitation
 from veloflux_site.storage import keys
 from veloflux_site.storage.connection import get_redis
 
@@ -148,8 +149,7 @@ def test_it_answers_404_for_an_unknown_tenant(api, platform_admin):
 def test_it_deletes_a_tenant_with_everything_it_owns(api, owner, member, outsider):
     assert_ok(api.as_(owner).post("/api/auth/api-keys", {"name": "k"}), 201)
     # A user who also belongs to another tenant keeps their account.
-    assert_ok(api.as_(outsider).post(f"/api/tenants/{outsider.tenant_id}/users",
-                                     {"email": member.email, "role": "viewer"}), 201)
+    join_by_invitation(api, outsider, member, "viewer")
     outsider_state = redis_dump(f"vf:{{t:{outsider.tenant_id}}}:*")
     assert api.as_(owner).delete(tenant_url(owner.tenant_id)).status_code == 204
     client = get_redis()
