@@ -138,7 +138,8 @@ class _InviteeView(ApiView):
 
 class ProfileInvitationListView(_InviteeView):
     @extend_schema(operation_id="profile_invitations_list", parameters=PAGE_PARAMS, responses={
-        200: InvitationPageSerializer, 400: error("bad page or limit"), 403: NO_PERSON_403, **COMMON_ERRORS})
+        200: InvitationPageSerializer, 400: error("bad page or limit"), 403: NO_PERSON_403,
+        404: error("X-Tenant-ID names a tenant the caller cannot act in"), **COMMON_ERRORS})
     def get(self, request):
         user = self.person()
         items = [invitations.payload(i, name) for i, name in invitations.pending_for_person(user)]
