@@ -28,6 +28,7 @@ from veloflux_site.api.errors import ApiError
 from veloflux_site.storage import keys
 from veloflux_site.storage.atomic import AtomicWrite
 from veloflux_site.storage.connection import get_redis
+from veloflux_site.storage.counters import incr_with_ttl, window_start
 from veloflux_site.storage.errors import Conflict
 from veloflux_site.storage.repository import retry_on_stale
 
@@ -96,6 +97,7 @@ def invite(tenant: Tenant, *, email: str, role: str, actor: Actor, actor_role: s
     existing = UserStore().find_by_email(email)
     if existing is not None and tenant.id in existing.memberships:
         raise ApiError(409, "conflict", f"{email} is already a member of this tenant.", {"email": ["already a member"]})
+    _check_rate(tenant.id)
     store = InvitationStore()
     now = _now_ms()
     store.forget_expired(tenant.id, now)
@@ -124,6 +126,18 @@ def invite(tenant: Tenant, *, email: str, role: str, actor: Actor, actor_role: s
         raise ApiError(503, "email_unavailable", "The invitation mail could not be sent, so no invitation was made; "
                                                  f"try again later ({type(exc).__name__}).")
     return invitation
+
+
+def _check_rate(tenant_id: str) -> None:
+    """Each invitation sends a mail to an address the tenant chose: bound how many per hour, so that
+    revoking and inviting again cannot turn the platform into a tool for flooding someone's inbox."""
+    hour = 3600
+    count, reset = incr_with_ttl(get_redis(), keys.rate_limit("invite", tenant_id, window_start(hour)), hour)
+    if count > settings.INVITATION_RATE_PER_HOUR:
+        wait = max(1, int(reset + 0.999))
+        raise ApiError(429, "rate_limited", f"This tenant sent {settings.INVITATION_RATE_PER_HOUR} invitations in "
+                                            "the last hour; wait before sending more.",
+                       headers={"Retry-After": str(wait)}, extra={"retry_after": wait})
 
 
 def _send_mail(invitation: Invitation, tenant: Tenant, raw: str) -> None:

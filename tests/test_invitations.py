@@ -248,3 +248,38 @@ def test_it_lets_a_platform_admin_invite_any_role(api, owner, outsider, platform
     token = token_sent_to(smtp_server, outsider.email)
     assert_ok(api.as_(actor_for(outsider.id, outsider.tenant_id)).post(accept_url(token)))
     assert assert_ok(api.as_(owner).get(users_url(owner.tenant_id, outsider.id)))["role"] == "owner"
+
+
+def test_it_drops_a_deleted_tenants_invitations(api, owner, outsider, smtp_server):
+    assert_ok(api.as_(owner).post(invitations_url(owner.tenant_id), {"email": outsider.email}), 201)
+    token = token_sent_to(smtp_server, outsider.email)
+    assert api.as_(owner).delete(f"/api/tenants/{owner.tenant_id}").status_code == 204
+    assert assert_ok(api.as_(outsider).get("/api/profile/invitations"))["items"] == []
+    assert_error(api.as_(outsider).post(accept_url(token)), 404, "not_found")
+    assert [k for k in redis_dump() if k.startswith("vf:invitation")] == []
+
+
+def test_it_limits_how_many_invitation_mails_a_tenant_sends(api, owner, settings, smtp_server):
+    settings.INVITATION_RATE_PER_HOUR = 3
+    for n in range(3):
+        assert_ok(api.as_(owner).post(invitations_url(owner.tenant_id), {"email": "target@example.test"}), 201)
+        invitation = assert_ok(api.as_(owner).get(invitations_url(owner.tenant_id)))["items"][0]
+        assert api.as_(owner).delete(invitations_url(owner.tenant_id, invitation["id"])).status_code == 204
+        assert len(smtp_server.inbox.to("target@example.test")) == n + 1
+    response = api.as_(owner).post(invitations_url(owner.tenant_id), {"email": "target@example.test"})
+    error = assert_error(response, 429, "rate_limited")
+    assert int(response["Retry-After"]) >= 1 and error["retry_after"] >= 1
+    assert len(smtp_server.inbox.to("target@example.test")) == 3
+
+
+def test_it_keeps_a_tenant_name_from_adding_mail_headers(api, owner, outsider, smtp_server):
+    assert_ok(api.as_(owner).put(f"/api/tenants/{owner.tenant_id}", {"name": "Evil\nBcc: spy@evil.test"}))
+    assert_ok(api.as_(owner).post(invitations_url(owner.tenant_id), {"email": outsider.email}), 201)
+    mail = smtp_server.inbox.to(outsider.email)[-1]
+    assert mail["Bcc"] is None and smtp_server.inbox.to("spy@evil.test") == []
+    assert mail["Subject"] == "You are invited to Evil Bcc: spy@evil.test on VeloFlux"
+
+
+def test_it_gives_an_api_key_no_invitations(api, owner):
+    key = assert_ok(api.as_(owner).post("/api/auth/api-keys", {"name": "k", "role": "owner"}), 201)["key"]
+    assert_error(api.with_headers(HTTP_X_API_KEY=key).get("/api/profile/invitations"), 403, "permission_denied")

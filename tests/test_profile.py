@@ -6,6 +6,7 @@ import pytest
 
 from tests.support.actors import PASSWORD
 from tests.support.assertions import assert_error, assert_ok, audit_actions
+from tests.support.invites import join_by_invitation
 
 PROFILE = "/api/profile"
 
@@ -116,3 +117,13 @@ def test_it_keeps_the_web_session_that_changed_the_password(client, member):
     assert response.status_code == 200, response.content
     assert "token" not in response.json()
     assert assert_ok(client.get(PROFILE))["id"] == member.id
+
+
+def test_it_lets_only_the_person_rename_themselves_in_every_tenant(api, owner, outsider):
+    join_by_invitation(api, owner, outsider)
+    # The tenant that invited them cannot rename them; they can, and every tenant sees it.
+    assert_error(api.as_(owner).put(f"/api/tenants/{owner.tenant_id}/users/{outsider.id}", {"name": "Pwned"}), 403)
+    assert_ok(api.as_(outsider).put(PROFILE, {"first_name": "Oscar", "last_name": "Out"}))
+    for tenant_id, actor in ((owner.tenant_id, owner), (outsider.tenant_id, outsider)):
+        member = assert_ok(api.as_(actor).get(f"/api/tenants/{tenant_id}/users/{outsider.id}"))
+        assert member["name"] == "Oscar Out"

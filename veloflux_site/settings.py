@@ -76,6 +76,7 @@ AUTH_PASSWORD_MIN_LENGTH = env_int("VF_PASSWORD_MIN_LENGTH", 8, minimum=6, maxim
 # A person who has an account is invited, never added: the link goes by mail, valid this long, once.
 INVITATION_TTL = env_duration("VF_INVITATION_TTL", "7d")
 INVITATION_MAX_PENDING = env_int("VF_INVITATION_MAX_PENDING", 100, minimum=1, maximum=100_000)
+INVITATION_RATE_PER_HOUR = env_int("VF_INVITATION_RATE_PER_HOUR", 50, minimum=1, maximum=100_000)
 # Links in mails point here (never at the request's Host header, which the caller controls).
 PUBLIC_URL = env_str("VF_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 # "console" prints mails to the web process's log (development); "smtp" sends them.

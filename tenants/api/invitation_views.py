@@ -57,6 +57,7 @@ class InvitationListView(TenantScopedView):
         403: error("not an admin or owner, a role above the caller's, or too many pending invitations"),
         404: TENANT_404,
         409: error("already a member (conflict) or already invited (invitation_pending)"),
+        429: error("too many invitations from this tenant in the last hour (Retry-After)"),
         503: error("the mail could not be sent (email_unavailable: nothing was kept) or the store is down"),
         401: COMMON_ERRORS[401]})
     def post(self, request, tenant_id: str):

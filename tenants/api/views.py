@@ -71,7 +71,7 @@ class TenantListView(ApiView):
             result = TenantStore().list_page(page, limit)
             return Response({"items": [tenant_payload(t) for t in result.items], "total_count": result.total,
                              "page": page, "page_size": limit, "has_more": page * limit < result.total})
-        ids = sorted(principal.user.memberships) if principal.user else [principal.tenant_id]
+        ids = principal.user.active_tenant_ids() if principal.user else [principal.tenant_id]
         tenants = TenantStore().get_many(ids)
         return Response(paginate_list(request, [tenant_payload(t) for t in tenants]))
 
@@ -165,6 +165,7 @@ class MemberListView(TenantScopedView):
         403: error("below admin, a role above the caller's, or the plan's user limit"),
         404: error("no such tenant (or not the caller's)"),
         409: error("already a member (conflict) or already invited (invitation_pending)"),
+        429: error("too many invitations from this tenant in the last hour (Retry-After)"),
         503: error("the invitation mail could not be sent (email_unavailable) or the store is down"),
         401: COMMON_ERRORS[401]})
     def post(self, request, tenant_id: str):
