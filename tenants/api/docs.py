@@ -8,14 +8,14 @@ from rest_framework import serializers
 from tenants.models import ROLES
 
 
-class ErrorDetailSerializer(serializers.Serializer):
+class TenantsErrorDetailSerializer(serializers.Serializer):
     code = serializers.CharField()
     message = serializers.CharField()
     fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
 
 
-class ErrorEnvelopeSerializer(serializers.Serializer):
-    error = ErrorDetailSerializer()
+class TenantsErrorSerializer(serializers.Serializer):
+    error = TenantsErrorDetailSerializer()
 
 
 class InvitationSerializer(serializers.Serializer):
@@ -38,7 +38,7 @@ class InvitationPageSerializer(serializers.Serializer):
     has_more = serializers.BooleanField()
 
 
-class MemberSerializer(serializers.Serializer):
+class TenantMemberSerializer(serializers.Serializer):
     id = serializers.CharField()
     email = serializers.EmailField()
     first_name = serializers.CharField()
@@ -53,21 +53,21 @@ class MemberSerializer(serializers.Serializer):
                                                                          "without a password: shown once")
 
 
-class MemberPageSerializer(serializers.Serializer):
-    items = MemberSerializer(many=True)
+class TenantMemberPageSerializer(serializers.Serializer):
+    items = TenantMemberSerializer(many=True)
     total_count = serializers.IntegerField()
     page = serializers.IntegerField()
     page_size = serializers.IntegerField()
     has_more = serializers.BooleanField()
 
 
-class MembershipSerializer(serializers.Serializer):
+class ProfileMembershipSerializer(serializers.Serializer):
     tenant_id = serializers.CharField()
     role = serializers.ChoiceField(choices=ROLES)
     active = serializers.BooleanField()
 
 
-class UserSerializer(serializers.Serializer):
+class ProfileUserSerializer(serializers.Serializer):
     id = serializers.CharField()
     email = serializers.EmailField()
     first_name = serializers.CharField()
@@ -75,7 +75,7 @@ class UserSerializer(serializers.Serializer):
     name = serializers.CharField()
     tenant_id = serializers.CharField(allow_null=True)
     role = serializers.ChoiceField(choices=ROLES, allow_null=True)
-    tenants = MembershipSerializer(many=True)
+    tenants = ProfileMembershipSerializer(many=True)
     last_tenant_id = serializers.CharField(allow_null=True)
     is_platform_admin = serializers.BooleanField()
     active = serializers.BooleanField()
@@ -85,18 +85,18 @@ class UserSerializer(serializers.Serializer):
     version = serializers.IntegerField()
 
 
-class TenantRefSerializer(serializers.Serializer):
+class InvitationTenantSerializer(serializers.Serializer):
     id = serializers.CharField()
     name = serializers.CharField()
 
 
-class AcceptedSerializer(serializers.Serializer):
-    tenant = TenantRefSerializer()
+class InvitationAcceptedSerializer(serializers.Serializer):
+    tenant = InvitationTenantSerializer()
     role = serializers.ChoiceField(choices=ROLES)
-    user = UserSerializer()
+    user = ProfileUserSerializer()
 
 
-class AcceptedNewAccountSerializer(AcceptedSerializer):
+class InvitationAcceptedNewAccountSerializer(InvitationAcceptedSerializer):
     token = serializers.CharField()
     refresh_token = serializers.CharField()
     token_type = serializers.CharField()
@@ -104,7 +104,7 @@ class AcceptedNewAccountSerializer(AcceptedSerializer):
 
 
 def error(description: str) -> OpenApiResponse:
-    return OpenApiResponse(ErrorEnvelopeSerializer, description=description)
+    return OpenApiResponse(TenantsErrorSerializer, description=description)
 
 
 # The answers every authenticated endpoint can give besides its own.

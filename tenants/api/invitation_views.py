@@ -13,8 +13,8 @@ from rest_framework.response import Response
 from tenants import accounts, invitations, tokens
 from tenants.api.docs import (
     COMMON_ERRORS,
-    AcceptedNewAccountSerializer,
-    AcceptedSerializer,
+    InvitationAcceptedNewAccountSerializer,
+    InvitationAcceptedSerializer,
     InvitationPageSerializer,
     InvitationSerializer,
     error,
@@ -100,9 +100,9 @@ class InvitationAcceptView(ApiView):
     serializer_class = InvitationAcceptSerializer
 
     @extend_schema(operation_id="invitations_accept", request=InvitationAcceptSerializer, responses={
-        200: OpenApiResponse(AcceptedSerializer, description="the signed-in invitee joined the tenant"),
-        201: OpenApiResponse(AcceptedNewAccountSerializer, description="a new account was made, in the tenant, "
-                                                                       "and signed in"),
+        200: OpenApiResponse(InvitationAcceptedSerializer, description="the signed-in invitee joined the tenant"),
+        201: OpenApiResponse(InvitationAcceptedNewAccountSerializer,
+                             description="a new account was made, in the tenant, and signed in"),
         400: error("no account yet and no (valid) password sent"),
         401: error("an account has the invited address: sign in as that person first"),
         403: error("signed in as someone else, or with an API key (wrong_account); or the tenant is full "

@@ -7,7 +7,13 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from tenants import audit, invitations, monitoring, services
-from tenants.api.docs import COMMON_ERRORS, InvitationSerializer, MemberPageSerializer, MemberSerializer, error
+from tenants.api.docs import (
+    COMMON_ERRORS,
+    InvitationSerializer,
+    TenantMemberPageSerializer,
+    TenantMemberSerializer,
+    error,
+)
 from tenants.api.serializers import (
     AuditQuerySerializer,
     MemberCreateSerializer,
@@ -150,7 +156,7 @@ class MemberListView(TenantScopedView):
     serializer_class = MemberCreateSerializer
 
     @extend_schema(operation_id="tenants_users_list", responses={
-        200: MemberPageSerializer, 400: error("bad page or limit"), 403: error("no role in the tenant"),
+        200: TenantMemberPageSerializer, 400: error("bad page or limit"), 403: error("no role in the tenant"),
         404: error("no such tenant (or not the caller's)"), **COMMON_ERRORS})
     def get(self, request, tenant_id: str):
         tenant = self.tenant(tenant_id)
@@ -158,7 +164,7 @@ class MemberListView(TenantScopedView):
         return Response(paginate_list(request, [member_payload(u, tenant.id) for u in members]))
 
     @extend_schema(operation_id="tenants_users_create", request=MemberCreateSerializer, responses={
-        201: OpenApiResponse(MemberSerializer, description="a new account, in this tenant"),
+        201: OpenApiResponse(TenantMemberSerializer, description="a new account, in this tenant"),
         202: OpenApiResponse(InvitationSerializer, description="the address has an account: that person was "
                                                                "invited by mail instead, and is not a member yet"),
         400: error("invalid input"),
@@ -203,14 +209,14 @@ class MemberDetailView(TenantScopedView):
     serializer_class = MemberUpdateSerializer
 
     @extend_schema(operation_id="tenants_users_retrieve", responses={
-        200: MemberSerializer, 403: error("no role in the tenant"),
+        200: TenantMemberSerializer, 403: error("no role in the tenant"),
         404: error("no such tenant, or no such member in it"), **COMMON_ERRORS})
     def get(self, request, tenant_id: str, user_id: str):
         tenant = self.tenant(tenant_id)
         return Response(member_payload(services.member_of(tenant.id, user_id), tenant.id))
 
     @extend_schema(operation_id="tenants_users_update", request=MemberUpdateSerializer, responses={
-        200: MemberSerializer,
+        200: TenantMemberSerializer,
         400: error("invalid input, or (platform admins) email/password, which only the person changes"),
         403: error("below admin, touching an owner without being one, or profile fields (name, first_name, "
                    "last_name, email, password) sent by anyone but a platform admin"),
@@ -231,7 +237,7 @@ class MemberDetailView(TenantScopedView):
         return Response(member_payload(user, tenant.id))
 
     @extend_schema(operation_id="tenants_users_partial_update", request=MemberUpdateSerializer, responses={
-        200: MemberSerializer, 400: error("invalid input"), 403: error("as for PUT"),
+        200: TenantMemberSerializer, 400: error("invalid input"), 403: error("as for PUT"),
         404: error("no such tenant, or no such member in it"), 409: error("as for PUT"), **COMMON_ERRORS})
     def patch(self, request, tenant_id: str, user_id: str):
         return self.put(request, tenant_id, user_id)
