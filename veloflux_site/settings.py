@@ -214,3 +214,12 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("VF_LOG_LEVEL", "INFO")},
     "loggers": {"django.request": {"level": "ERROR"}},
 }
+
+# --- Domains (balancer/domains.py): who may route a host name ---------------------
+# Every tenant gets <slug>.<VF_PLATFORM_DOMAIN>, verified from the start (empty: no platform names).
+PLATFORM_DOMAIN = env_str("VF_PLATFORM_DOMAIN", "localhost").strip().lower().strip(".")
+# Nameservers for the DNS TXT check, "ip:port,ip:port" (empty: the system resolver).
+DNS_NAMESERVERS = env_list("VF_DNS_NAMESERVERS", [])
+DOMAIN_HTTP_PORT = env_int("VF_DOMAIN_HTTP_PORT", 80, minimum=1, maximum=65535)  # the HTTP token check's port
+DOMAIN_CHECK_TIMEOUT = env_duration("VF_DOMAIN_CHECK_TIMEOUT", "3s")
+DOMAIN_PENDING_TTL = env_duration("VF_DOMAIN_PENDING_TTL", "7d")
