@@ -186,18 +186,30 @@ class _DomainChange:
     audit: Callable[[AtomicWrite], None]
 
 
-def _write(tenant_id: str, build: Callable[[Snapshot], _DomainChange]) -> Domain | None:
-    """Load, decide, write ONE batch: domain record and index, host claim, fragment, version, event, audit."""
+def _write(tenant_id: str, build: Callable[[Snapshot], _DomainChange | None]) -> None:
+    """Load, decide, write ONE batch: domain record and index, host claim, fragment, version, event, audit.
+
+    ``build`` returns None when there is nothing to write (e.g. a twin request verified it already)."""
     client = get_redis()
 
-    def attempt_once() -> Domain | None:
+    def attempt_once() -> None:
         snapshot = load_snapshot(tenant_id, client)
         change = build(snapshot)
+        if change is None:
+            return None
         tenant = TenantStore(client).get(tenant_id)
         store, before = DomainStore(tenant_id, client), snapshot.domains.get(change.host)
-        batch = AtomicWrite()
         if change.after is None:
             snapshot.domains.pop(change.host, None)
+        else:
+            snapshot.domains[change.host] = change.after
+        batch = AtomicWrite()
+        # The routing-version guard goes first: a concurrent routing write makes this attempt start again.
+        fragment = build_fragment(tenant_id, active=tenant.active, config_version=snapshot.config_version,
+                                  pools=snapshot.pools, backends=snapshot.backends, routes=snapshot.routes,
+                                  global_settings=snapshot.global_settings, served_hosts=snapshot.served_hosts)
+        stage_routing_change(batch, tenant_id, snapshot.routing_version, fragment)
+        if change.after is None:
             if before is not None:
                 store.stage_delete(batch, before)
             if snapshot.host_owner(change.host) == tenant_id:
@@ -207,21 +219,15 @@ def _write(tenant_id: str, build: Callable[[Snapshot], _DomainChange]) -> Domain
                 store.stage_create(batch, change.after)
             else:
                 store.stage_update(batch, before, change.after)
-            snapshot.domains[change.host] = change.after
             batch.require_free_or_owned(keys.host_claim(change.host), tenant_id,
                                         host_taken_message(change.host), "host")
             batch.set(keys.host_claim(change.host), tenant_id)
         batch.zrem(keys.domains_pending(), f"{tenant_id} {change.host}")
-        fragment = build_fragment(tenant_id, active=tenant.active, config_version=snapshot.config_version,
-                                  pools=snapshot.pools, backends=snapshot.backends, routes=snapshot.routes,
-                                  global_settings=snapshot.global_settings, served_hosts=snapshot.served_hosts)
-        stage_routing_change(batch, tenant_id, snapshot.routing_version, fragment)
         change.audit(batch)
         batch.execute(client)
-        return change.after
 
     try:
-        return retry_on_race(attempt_once)
+        retry_on_race(attempt_once)
     except Conflict as exc:
         if exc.field != "host":
             raise
@@ -257,8 +263,10 @@ def verify_domain(tenant_id: str, actor: Actor, host: str) -> dict[str, Any]:
 def mark_verified(tenant_id: str, actor: Actor, host: str, method: str) -> Domain:
     """Write the proved claim (refused with 409 when another tenant proved it first)."""
 
-    def build(snapshot: Snapshot) -> _DomainChange:
+    def build(snapshot: Snapshot) -> _DomainChange | None:
         before = snapshot.domains.get(host)
+        if before is not None and before.status == "verified":
+            return None  # a twin request verified it already
         after = Domain.from_dict({**(before.to_dict() if before else {"host": host}), "status": "verified",
                                   "method": method, "verified_at": utcnow(), "expires_at": None})
 
@@ -268,9 +276,8 @@ def mark_verified(tenant_id: str, actor: Actor, host: str, method: str) -> Domai
 
         return _DomainChange(host, after, audit)
 
-    verified = _write(tenant_id, build)
-    assert verified is not None
-    return verified
+    _write(tenant_id, build)
+    return DomainStore(tenant_id).get(host)
 
 
 def release_domain(tenant_id: str, actor: Actor, host: str, *, by_platform_admin: bool = False) -> None:

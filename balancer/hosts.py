@@ -23,7 +23,9 @@ HTTP_CHALLENGE_DIR = "/.well-known/veloflux-challenge/"
 
 @lru_cache(maxsize=1)
 def _suffixes() -> PublicSuffixList:
-    return PublicSuffixList()  # the bundled list; no network
+    # The bundled list; no network. Unknown top-level names (intranet, test) are not taken as public
+    # suffixes, so a self-hosted platform may route single-label names; wildcards over them are refused below.
+    return PublicSuffixList(accept_unknown=False)
 
 
 def platform_domain() -> str:
@@ -52,7 +54,7 @@ def under_platform_domain(host: str) -> bool:
 
 
 def is_public_suffix(name: str) -> bool:
-    return _suffixes().is_public(name)
+    return bool(_suffixes().is_public(name))
 
 
 def reserved_reason(host: str, own_platform_name: str | None) -> str | None:
@@ -62,6 +64,9 @@ def reserved_reason(host: str, own_platform_name: str | None) -> str | None:
     if under_platform_domain(host):
         return (f"{host} is under the platform domain {platform_domain()}, whose names belong to the platform "
                 f"(your own platform name is {own_platform_name or 'not set'}); use a domain you control")
+    if is_wildcard(host) and "." not in base_name(host):
+        return (f"{host} would take every name of the top-level domain {base_name(host)}; claim your own "
+                "domain instead, e.g. *.example.com")
     if is_public_suffix(base_name(host)):
         if is_wildcard(host):
             return (f"{host} would take every name under the public suffix {base_name(host)}, which belongs to "
