@@ -7,6 +7,7 @@ platform name <slug>.<VF_PLATFORM_DOMAIN> is the tenant's from the start.
 
 from __future__ import annotations
 
+import io
 import time
 
 import pytest
@@ -14,6 +15,7 @@ from django.core.management import call_command
 
 from balancer import domains
 from balancer.tasks import recheck_pending_domains
+from tenants.store import UserStore
 from tests.balancer.helpers import audit_actions, backend, error, fragment, pool, route, routing_version
 from tests.support.domains import claim, prove_by_dns
 from veloflux_site.storage import keys
@@ -284,3 +286,12 @@ def test_it_keeps_route_statuses_consistent_with_the_fragment(api, member, dns_z
     snapshot_statuses = {r["host"]: r["status"] for r in api.as_(member).get("/api/routes").json()["items"]}
     assert {h for h, s in snapshot_statuses.items() if s == "active"} == {h for h, _ in served(member.tenant_id)}
     assert domains.list_domains(member.tenant_id)[0]["host"] == "acme-corp.localhost"
+
+
+def test_it_serves_the_demo_route_of_bin_up_at_once():
+    call_command("migrate_host_claims", stdout=io.StringIO())
+    call_command("bootstrap_demo", backend_ports="9101,9102", stdout=io.StringIO())
+    demo = UserStore().find_by_email("demo@veloflux.local")
+    tenant_id = min(demo.memberships)
+    assert served(tenant_id) == [("demo.localhost", "/")]
+    assert fragment(tenant_id)["hosts"] == ["demo.localhost"]
