@@ -83,7 +83,8 @@ class DnsServer:
 
         self.udp, self.tcp = self._bind_pair(Udp, Tcp)
         self.port = self.udp.server_address[1]
-        self.threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in (self.udp, self.tcp)]
+        self.threads = [threading.Thread(target=s.serve_forever, args=(0.05,), daemon=True)
+                        for s in (self.udp, self.tcp)]
 
     @staticmethod
     def _bind_pair(udp_handler, tcp_handler):
