@@ -11,6 +11,7 @@ Each check returns ``(ok, message)``; the message says what was found, so a pers
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import socket
 
 import dns.exception
@@ -94,6 +95,9 @@ def connect_to_claimed_host(host: str, port: int, timeout: float) -> socket.sock
     addresses = resolve_addresses(host)
     if not addresses:
         raise OSError(f"{host} has no address in DNS")
+    refused = [a for a in addresses if _never_a_site(a)]
+    if refused:
+        raise OSError(f"{host} resolves to {refused[0]}, an address no public site has")
     last: OSError | None = None
     for address in addresses:
         try:
@@ -101,6 +105,16 @@ def connect_to_claimed_host(host: str, port: int, timeout: float) -> socket.sock
         except OSError as exc:
             last = exc
     raise last or OSError(f"could not connect to {host}")
+
+
+def _never_a_site(address: str) -> bool:
+    """Until the platform's address policy is wired in: link-local (cloud metadata), multicast, unspecified and
+    reserved addresses are refused always (loopback and private ranges are left to that policy)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return True
+    return ip.is_link_local or ip.is_multicast or ip.is_unspecified or ip.is_reserved
 
 
 class _PreconnectedHTTP(http.client.HTTPConnection):

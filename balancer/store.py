@@ -107,6 +107,7 @@ class Snapshot:
     domains: dict[str, Domain] = field(default_factory=dict)
     platform_host: str | None = None
     client: Any = None
+    _owners: dict[str, str | None] = field(default_factory=dict, repr=False)
 
     @property
     def served_hosts(self) -> frozenset[str]:
@@ -118,8 +119,11 @@ class Snapshot:
         return frozenset(hosts)
 
     def host_owner(self, host: str) -> str | None:
-        """The tenant id holding ``host`` platform-wide (any tenant), or None."""
-        return (self.client or get_redis()).get(keys.host_claim(host))
+        """The tenant id holding ``host`` platform-wide (any tenant), or None (read once per snapshot: a write
+        built on it is guarded by the routing version, so it cannot change unseen)."""
+        if host not in self._owners:
+            self._owners[host] = (self.client or get_redis()).get(keys.host_claim(host))
+        return self._owners[host]
 
 
 def _read_state(raw: str | None) -> tuple[int, dict]:

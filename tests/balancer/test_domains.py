@@ -8,6 +8,7 @@ platform name <slug>.<VF_PLATFORM_DOMAIN> is the tenant's from the start.
 from __future__ import annotations
 
 import io
+import json
 import time
 
 import pytest
@@ -251,9 +252,16 @@ def test_it_refuses_verifying_an_expired_claim(api, member, dns_zone, settings):
 
 
 # --- migration of routes stored before host claims -------------------------------------------
-def _old_route_claims(*routes: dict) -> None:
+def _as_before_host_claims(api, actors, *routes: dict) -> None:
+    """What the old code stored: a claim per host + prefix, and fragments serving every route (no ``hosts``)."""
     for r in routes:
         get_redis().set(keys.route_claim(r["host"], r["path_prefix"]), r["id"])
+    for actor in actors:
+        items = api.as_(actor).get("/api/routes").json()["items"]
+        old = {**fragment(actor.tenant_id), "routes": [
+            {name: r[name] for name in ("id", "host", "path_prefix", "pool", "max_body_bytes")} for r in items]}
+        old.pop("hosts")
+        get_redis().hset(keys.routing_table(), actor.tenant_id, json.dumps(old))
 
 
 def test_it_migrates_each_stored_host_to_the_tenant_that_routed_it_first(api, member, outsider):
@@ -261,8 +269,9 @@ def test_it_migrates_each_stored_host_to_the_tenant_that_routed_it_first(api, me
     time.sleep(0.01)
     later = site(api, outsider, "shared.example.test", prefix="/hijack")
     only = site(api, outsider, "only.example.test")
-    _old_route_claims(first, later, only)
-    call_command("migrate_host_claims", verbosity=0)
+    _as_before_host_claims(api, (member, outsider), first, later, only)
+    assert ("shared.example.test", "/hijack") in served(outsider.tenant_id)  # the hijack the old code allowed
+    call_command("migrate_host_claims", stdout=io.StringIO())
     assert get_redis().get(keys.host_claim("shared.example.test")) == member.tenant_id
     assert get_redis().get(keys.host_claim("only.example.test")) == outsider.tenant_id
     assert served(member.tenant_id) == [("shared.example.test", "/")]
@@ -273,7 +282,7 @@ def test_it_migrates_each_stored_host_to_the_tenant_that_routed_it_first(api, me
     assert api.as_(member).get("/api/domains/shared.example.test").json()["method"] == "migrated"
     assert get_redis().keys("vf:route:claim:*") == []
     version = routing_version()
-    call_command("migrate_host_claims", verbosity=0)  # idempotent: nothing left to do
+    call_command("migrate_host_claims", stdout=io.StringIO())  # idempotent: nothing left to do
     assert routing_version() == version
     assert get_redis().get(keys.host_claim("shared.example.test")) == member.tenant_id
 
@@ -295,3 +304,13 @@ def test_it_serves_the_demo_route_of_bin_up_at_once():
     tenant_id = min(demo.memberships)
     assert served(tenant_id) == [("demo.localhost", "/")]
     assert fragment(tenant_id)["hosts"] == ["demo.localhost"]
+
+
+@pytest.mark.parametrize("address", ["169.254.169.254", "0.0.0.0", "224.0.0.1"])
+def test_it_never_fetches_an_http_token_from_metadata_or_unspecified_addresses(api, member, dns_zone, token_site,
+                                                                              address):
+    claimed = claim(api, member, "meta.example.test")
+    dns_zone.a("meta.example.test", address)
+    answer = api.as_(member).post("/api/domains/meta.example.test/verify").json()
+    assert answer["status"] == "pending" and "no public site has" in answer["checks"]["http"]
+    assert claimed["verification"]["http_path"] not in [path for _, path in token_site.requests]
