@@ -164,14 +164,10 @@ def claim_domain(tenant_id: str, actor: Actor, data: Any) -> tuple[dict[str, Any
         return domain_payload(snapshot.domains[host], owner, tenant_id), False
     domain = Domain(host=host, token=secrets.token_urlsafe(24),
                     expires_at=time.time() + float(settings.DOMAIN_PENDING_TTL))
-    if owner == tenant_id:  # the tenant already holds it (e.g. re-created after a lost record)
-        domain.status, domain.verified_at, domain.expires_at = "verified", utcnow(), None
     batch = AtomicWrite()
     DomainStore(tenant_id, get_redis()).stage_create(batch, domain)
-    if domain.status == "pending":
-        batch.zadd(keys.domains_pending(), f"{tenant_id} {host}", domain.expires_at or 0)
-    stage_audit(batch, tenant_id, actor, "domain.claim", "domain", host, None, {"host": host,
-                                                                                  "status": domain.status})
+    batch.zadd(keys.domains_pending(), f"{tenant_id} {host}", domain.expires_at or 0)
+    stage_audit(batch, tenant_id, actor, "domain.claim", "domain", host, None, {"host": host, "status": "pending"})
     batch.execute(get_redis())
     return domain_payload(domain, owner, tenant_id), True
 
@@ -302,30 +298,42 @@ def release_domain(tenant_id: str, actor: Actor, host: str, *, by_platform_admin
 
 
 # --- the periodic re-check (balancer.tasks.recheck_pending_domains) ------------------------
-def recheck_pending(limit: int = 200) -> dict[str, int]:
-    """Try to prove pending claims; forget the ones that expired. Idempotent."""
+def recheck_pending(sample: int = 30) -> dict[str, int]:
+    """Forget expired pending claims, then try to prove a random sample of the others (a run stays bounded
+    however many are pending: each check may wait for a nameserver or a web server). Idempotent."""
     client = get_redis()
-    now = time.time()
     report = {"checked": 0, "verified": 0, "expired": 0}
-    for member, expires in client.zrange(keys.domains_pending(), 0, limit - 1, withscores=True):
-        tenant_id, _, host = member.partition(" ")
-        domain = DomainStore(tenant_id, client).find_by_client_id(host)
-        if domain is None or domain.status != "pending" or TenantStore(client).find(tenant_id) is None:
-            client.zrem(keys.domains_pending(), member)
-            continue
-        if expires < now:
-            _expire(client, tenant_id, domain)
+    for member in client.zrangebyscore(keys.domains_pending(), "-inf", time.time()):
+        domain = _pending(client, member)
+        if domain is not None:
+            _expire(client, member.partition(" ")[0], domain)
             report["expired"] += 1
-            continue
+    for member in client.zrandmember(keys.domains_pending(), sample) or []:
+        tenant_id, _, host = member.partition(" ")
+        domain = _pending(client, member)
         owner = client.get(keys.host_claim(host))
-        if owner is not None and owner != tenant_id:
-            continue
+        if domain is None or (owner is not None and owner != tenant_id):
+            continue  # someone else proved it first: this claim waits for its expiry
         report["checked"] += 1
         method, _ = domain_checks.prove(host, domain.token)
-        if method is not None:
+        if method is None:
+            continue
+        try:
             mark_verified(tenant_id, Actor.system(), host, method)
-            report["verified"] += 1
+        except ItemError:  # another tenant won in between
+            continue
+        report["verified"] += 1
     return report
+
+
+def _pending(client, member: str) -> Domain | None:
+    """The pending claim a ``domains_pending`` member names; a stale member is removed."""
+    tenant_id, _, host = member.partition(" ")
+    domain = DomainStore(tenant_id, client).find_by_client_id(host)
+    if domain is None or domain.status != "pending" or TenantStore(client).find(tenant_id) is None:
+        client.zrem(keys.domains_pending(), member)
+        return None
+    return domain
 
 
 def _expire(client, tenant_id: str, domain: Domain) -> None:
