@@ -8,10 +8,11 @@ from typing import Any
 import yaml
 
 from balancer.config_document import ParsedDocument, build_document, parse_document
+from balancer.hosts import reserved_reason
 from balancer.models import Backend, Pool, Route
 from balancer.services import Committed, Stored, apply_change, tenant_limits
-from balancer.store import RouteStore, load_snapshot
-from balancer.workspace import Change, ItemError, Workspace, resolve_health_check
+from balancer.store import load_snapshot
+from balancer.workspace import Change, ItemError, Workspace, host_taken_message, resolve_health_check
 from tenants.audit import Actor
 from veloflux_site.storage import keys
 from veloflux_site.storage.connection import get_redis
@@ -99,13 +100,17 @@ def _cross_checks(work: Workspace, parsed: ParsedDocument) -> dict[str, list[str
             errors.setdefault(f"{parsed.backend_paths[(backend.pool, backend.address)]}.health_check.timeout",
                               []).append(f"the effective timeout ({resolved['timeout']}s) must be shorter than the "
                                          f"effective interval ({resolved['interval']}s)")
-    mine = {(r.host, r.path_prefix) for r in work.snapshot.routes.values()}
-    new_keys = [key for key in parsed.routes if key not in mine]
-    owners = RouteStore(work.tenant_id).claim_owners(new_keys)
-    for key, owner in zip(new_keys, owners, strict=True):
-        if owner:
-            errors.setdefault(f"{parsed.route_paths[key]}.host", []).append(
-                f"{key[0]}{key[1]} is already routed by another tenant; hosts are global")
+    mine = {r.host for r in work.snapshot.routes.values()}
+    for key in parsed.routes:
+        host = key[0]
+        if host in mine:
+            continue
+        reason = reserved_reason(host, work.snapshot.platform_host)
+        owner = work.snapshot.host_owner(host)
+        if reason is None and owner is not None and owner != work.tenant_id:
+            reason = host_taken_message(host)
+        if reason is not None:
+            errors.setdefault(f"{parsed.route_paths[key]}.host", []).append(reason)
     return errors
 
 

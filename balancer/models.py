@@ -82,6 +82,26 @@ class Route(_FastLoad, Record):
     max_body_bytes: int | None = None
 
 
+@dataclass(kw_only=True)
+class Domain(_FastLoad, Record):
+    """A tenant's claim on a host name (``api.example.com`` or ``*.example.com``); the host is its id.
+
+    ``pending`` until the tenant proves control (DNS TXT or HTTP token, ``balancer.domains``); a pending
+    claim expires at ``expires_at`` (epoch seconds) and never blocks another tenant that proves first."""
+
+    host: str
+    status: str = "pending"  # pending | verified
+    token: str = ""
+    method: str | None = None  # how it was verified: dns_txt | http | migrated
+    verified_at: str | None = None
+    expires_at: float | None = None
+
+    def __post_init__(self) -> None:
+        self.id = self.host
+
+
+DOMAIN_STATUSES: tuple[str, ...] = ("pending", "verified")
+
 # The fields a client may set on each kind (everything else is managed by us).
 POOL_FIELDS = ("name", "algorithm", "sticky_sessions", "health_check")
 BACKEND_FIELDS = ("pool", "address", "weight", "region", "enabled", "state", "health_check")

@@ -2,8 +2,8 @@
 
 Every change follows one path, ``apply_change``: load the tenant's snapshot,
 apply operations to a ``Workspace`` (validation and cross-object rules), then
-``commit`` the difference in ONE atomic write together with the route host
-claims, the audit entries, the tenant's config version and history, the
+``commit`` the difference in ONE atomic write together with the guards on the
+host claims, the audit entries, the tenant's config version and history, the
 compiled routing fragment, the routing version bump and the change event.
 A concurrent writer makes the write retry from a fresh snapshot, so the result
 always equals some serial order.
@@ -25,8 +25,8 @@ from typing import Any, TypeVar
 from balancer.config_document import build_document
 from balancer.models import Backend, Pool, Route
 from balancer.snapshot import ROUTING_RACE, build_fragment, read_fragment, stage_routing_change
-from balancer.store import BackendStore, PoolStore, RouteStore, Snapshot, load_snapshot
-from balancer.workspace import Change, ItemError, Workspace
+from balancer.store import BackendStore, DomainStore, PoolStore, RouteStore, load_snapshot
+from balancer.workspace import Change, ItemError, Workspace, host_taken_message
 from tenants.audit import Actor, stage_audit
 from tenants.store import TenantStore
 from veloflux_site.storage import keys
@@ -65,20 +65,14 @@ def _stores(tenant_id: str, client) -> dict[str, Any]:
             "route": RouteStore(tenant_id, client)}
 
 
-def _stage_claims(batch: AtomicWrite, snapshot: Snapshot, work: Workspace) -> None:
-    """Route host claims are global: take new ones (must be free), move or free our own."""
-    before = {(r.host, r.path_prefix): r.id for r in snapshot.routes.values()}
-    after = {(r.host, r.path_prefix): r.id for r in work.routes.values()}
-    for (host, prefix), route_id in sorted(after.items()):
-        claim = keys.route_claim(host, prefix)
-        if (host, prefix) not in before:
-            batch.require_absent(claim, f"{host}{prefix} is already routed by another tenant; hosts are global, "
-                                        "so pick another host or path prefix", "host")
-            batch.set(claim, route_id)
-        elif before[(host, prefix)] != route_id:
-            batch.set(claim, route_id)
-    for host, prefix in sorted(before.keys() - after.keys()):
-        batch.delete(keys.route_claim(host, prefix))
+def _stage_host_guards(batch: AtomicWrite, work: Workspace, changes: list[Change]) -> None:
+    """A host belongs to one tenant across every path prefix: a route put on a host (new, or moved to
+    another host) requires that no other tenant holds the host's claim when the batch runs. The claim is
+    only taken by proving the domain (``balancer.domains``); an unclaimed host's routes wait, unserved."""
+    hosts = {c.after.host for c in changes if c.kind == "route" and c.after is not None
+             and (c.before is None or c.before.host != c.after.host)}  # type: ignore[attr-defined]
+    for host in sorted(hosts - {work.snapshot.platform_host}):
+        batch.require_free_or_owned(keys.host_claim(host), work.tenant_id, host_taken_message(host), "host")
 
 
 def _stage_records(batch: AtomicWrite, work: Workspace, changes: list[Change], actor: Actor, client) -> None:
@@ -116,10 +110,10 @@ def commit(work: Workspace, actor: Actor, action: str, *, client=None, stored: S
     batch = AtomicWrite()
     fragment = build_fragment(work.tenant_id, active=tenant.active, config_version=config_version,
                               pools=work.pools, backends=work.backends, routes=work.routes,
-                              global_settings=work.global_settings)
+                              global_settings=work.global_settings, served_hosts=snapshot.served_hosts)
     routing_version = stage_routing_change(batch, work.tenant_id, snapshot.routing_version, fragment)
     committed = Committed(config_version, routing_version, changes)
-    _stage_claims(batch, snapshot, work)
+    _stage_host_guards(batch, work, changes)
     _stage_records(batch, work, changes, actor, client)
     # After the records are staged: the answer shows their new versions and timestamps.
     if stored is not None:
@@ -233,27 +227,29 @@ def reload_routing(tenant_id: str, actor: Actor | None = None) -> Committed:
 
 # --- for other apps -------------------------------------------------------------------------
 def purge_tenant(tenant_id: str) -> int:
-    """Remove a deleted tenant from the data plane: its routing fragment and its route host claims,
-    bump the routing version and publish the change. Returns the new routing version.
+    """Remove a deleted tenant from the data plane: its routing fragment and its host claims, bump the
+    routing version and publish the change. Returns the new routing version.
 
     Call it AFTER the tenant record is deleted (a balancer write needs the tenant record, so none
-    can re-add the fragment afterwards). It finds the routes from the records or, when those are
+    can re-add the fragment afterwards). It finds the hosts from the domain records or, when those are
     already gone, from the fragment; it never frees a claim another tenant holds; calling it twice
     is harmless."""
     client = get_redis()
 
     def attempt_once() -> int:
         version = int(client.get(keys.routing_version()) or 0)
-        routes = {(r.host, r.path_prefix, r.id) for r in RouteStore(tenant_id, client).all()}
+        hosts = {d.host for d in DomainStore(tenant_id, client).all()}
         fragment = read_fragment(tenant_id, client) or {}
-        routes |= {(r["host"], r["path_prefix"], r["id"]) for r in fragment.get("routes", [])}
-        claims = sorted((keys.route_claim(host, prefix), route_id) for host, prefix, route_id in routes)
-        owners = client.mget([claim for claim, _ in claims]) if claims else []
+        hosts |= set(fragment.get("hosts") or [])
+        claims = sorted(keys.host_claim(host) for host in hosts)
+        owners = client.mget(claims) if claims else []
         batch = AtomicWrite()
         new_version = stage_routing_change(batch, tenant_id, version, None)
-        for (claim, route_id), owner in zip(claims, owners, strict=True):
-            if owner == route_id:
+        for claim, owner in zip(claims, owners, strict=True):
+            if owner == tenant_id:
                 batch.delete(claim)
+        for host in sorted(hosts):
+            batch.zrem(keys.domains_pending(), f"{tenant_id} {host}")
         batch.execute(client)
         return new_version
 

@@ -34,7 +34,11 @@ def _backend_entry(backend: Backend, pool: Pool, global_settings: dict) -> dict[
 
 
 def build_fragment(tenant_id: str, *, active: bool, config_version: int, pools: dict[str, Pool],
-                   backends: dict[str, Backend], routes: dict[str, Route], global_settings: dict) -> dict[str, Any]:
+                   backends: dict[str, Backend], routes: dict[str, Route], global_settings: dict,
+                   served_hosts: frozenset[str] | set[str]) -> dict[str, Any]:
+    """The tenant's fragment. Only routes on ``served_hosts`` (the tenant's platform name and verified
+    domains) are in it: a route on a host the tenant has not proved is stored but not served. ``hosts``
+    lists what the tenant holds, so a proxy never lets another tenant's wildcard answer for those names."""
     by_pool: dict[str, list[Backend]] = {name: [] for name in pools}
     for backend in backends.values():
         by_pool.setdefault(backend.pool, []).append(backend)
@@ -42,10 +46,11 @@ def build_fragment(tenant_id: str, *, active: bool, config_version: int, pools: 
         "tenant_id": tenant_id,
         "active": active,
         "config_version": config_version,
+        "hosts": sorted(served_hosts),
         "routes": [
             {"id": r.id, "host": r.host, "path_prefix": r.path_prefix, "pool": r.pool,
              "max_body_bytes": r.max_body_bytes}
-            for r in sorted(routes.values(), key=lambda r: (r.host, r.path_prefix))
+            for r in sorted(routes.values(), key=lambda r: (r.host, r.path_prefix)) if r.host in served_hosts
         ],
         "pools": {
             name: {

@@ -13,7 +13,8 @@ from typing import Any
 
 import redis
 
-from balancer.models import Backend, Pool, Route
+from balancer.hosts import platform_name
+from balancer.models import Backend, Domain, Pool, Route
 from veloflux_site.storage import keys
 from veloflux_site.storage.connection import get_redis
 from veloflux_site.storage.repository import Repository
@@ -66,9 +67,8 @@ class BackendStore(_TenantRepository, Repository[Backend]):
 
 
 class RouteStore(_TenantRepository, Repository[Route]):
-    """Routes. Host + path prefix is unique platform-wide: ``balancer.services`` stages the
-    claim keys (``keys.route_claim``) for a whole change set at once, so one batch may
-    free a claim and take it again."""
+    """Routes. Host + path prefix is unique in a tenant; a host belongs to one tenant across every
+    prefix (``keys.host_claim``, see ``balancer.domains``)."""
 
     record_type = Route
     label = "route"
@@ -79,11 +79,18 @@ class RouteStore(_TenantRepository, Repository[Route]):
     def index_key(self) -> str:
         return keys.route_index(self.tenant_id)
 
-    def claim_owners(self, routes: list[tuple[str, str]]) -> list[str | None]:
-        """Which route id (any tenant) holds each (host, path_prefix)."""
-        if not routes:
-            return []
-        return list(self.redis.mget([keys.route_claim(host, prefix) for host, prefix in routes]))
+
+class DomainStore(_TenantRepository, Repository[Domain]):
+    """A tenant's domain claims; the platform-wide owner of a host is ``keys.host_claim``."""
+
+    record_type = Domain
+    label = "domain"
+
+    def record_key(self, record_id: str) -> str:
+        return keys.domain_record(self.tenant_id, record_id)
+
+    def index_key(self) -> str:
+        return keys.domain_index(self.tenant_id)
 
 
 @dataclass
@@ -97,6 +104,26 @@ class Snapshot:
     pools: dict[str, Pool] = field(default_factory=dict)
     backends: dict[str, Backend] = field(default_factory=dict)
     routes: dict[str, Route] = field(default_factory=dict)
+    domains: dict[str, Domain] = field(default_factory=dict)
+    platform_host: str | None = None
+    client: Any = None
+    _owners: dict[str, str | None] = field(default_factory=dict, repr=False)
+
+    @property
+    def served_hosts(self) -> frozenset[str]:
+        """The hosts this tenant holds: its platform name and its verified domains. Only routes on
+        these are compiled into the routing table."""
+        hosts = {host for host, domain in self.domains.items() if domain.status == "verified"}
+        if self.platform_host:
+            hosts.add(self.platform_host)
+        return frozenset(hosts)
+
+    def host_owner(self, host: str) -> str | None:
+        """The tenant id holding ``host`` platform-wide (any tenant), or None (read once per snapshot: a write
+        built on it is guarded by the routing version, so it cannot change unseen)."""
+        if host not in self._owners:
+            self._owners[host] = (self.client or get_redis()).get(keys.host_claim(host))
+        return self._owners[host]
 
 
 def _read_state(raw: str | None) -> tuple[int, dict]:
@@ -119,9 +146,13 @@ def load_snapshot(tenant_id: str, client: redis.Redis | None = None) -> Snapshot
     pipe.zrange(keys.pool_index(tenant_id), 0, -1)
     pipe.zrange(keys.backend_index(tenant_id), 0, -1)
     pipe.zrange(keys.route_index(tenant_id), 0, -1)
-    version, state, pool_names, backend_ids, route_ids = pipe.execute()
+    pipe.zrange(keys.domain_index(tenant_id), 0, -1)
+    pipe.get(keys.tenant_record(tenant_id))
+    version, state, pool_names, backend_ids, route_ids, hosts, tenant = pipe.execute()
     config_version, global_settings = _read_state(state)
-    snapshot = Snapshot(tenant_id, int(version or 0), config_version, global_settings)
+    snapshot = Snapshot(tenant_id, int(version or 0), config_version, global_settings, client=client)
+    snapshot.domains = {d.host: d for d in DomainStore(tenant_id, client).get_many(hosts)}
+    snapshot.platform_host = platform_name(json.loads(tenant).get("slug")) if tenant else None
     pools = PoolStore(tenant_id, client).get_many(pool_names)
     backends = BackendStore(tenant_id, client).get_many(backend_ids)
     routes = RouteStore(tenant_id, client).get_many(route_ids)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from balancer import domains
 from balancer.health import alerts, housekeeping
 from balancer.health.state import mirror_passive_ejections
 from balancer.health.sweep import SAFETY_NET_LATENESS, default_worker_id, sweep_once
@@ -47,3 +48,10 @@ def trim_streams() -> dict:
              time_limit=330)
 def clean_expired_auth_state() -> dict:
     return housekeeping.clean_expired_auth_state(get_redis())
+
+
+@shared_task(name="balancer.tasks.recheck_pending_domains", ignore_result=True, soft_time_limit=240,
+             time_limit=270)
+def recheck_pending_domains() -> dict:
+    """Try to prove pending domain claims (DNS TXT, HTTP token); forget the ones that expired."""
+    return domains.recheck_pending()

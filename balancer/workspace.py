@@ -12,6 +12,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+from balancer.hosts import reserved_reason
 from balancer.models import BACKEND_FIELDS, PLATFORM_HEALTH_CHECK, POOL_FIELDS, ROUTE_FIELDS, Backend, Pool, Route
 from balancer.store import Snapshot
 from balancer.validation import Errors, clean_backend, clean_pool, clean_route
@@ -49,6 +50,11 @@ class Change:
     @property
     def object_id(self) -> str:
         return (self.after or self.before).id  # type: ignore[union-attr]
+
+
+def host_taken_message(host: str) -> str:
+    return (f"{host} belongs to another tenant, which verified it; a host name and every path under it belong "
+            "to one tenant. Route a host you own, or claim a new one with POST /api/domains.")
 
 
 def client_fields(kind: str) -> tuple[str, ...]:
@@ -140,8 +146,22 @@ class Workspace:
                 f"the effective timeout ({resolved['timeout']}s) must be shorter than the effective interval "
                 f"({resolved['interval']}s) for {owner}"]})
 
-    def _check_route(self, route: Route) -> None:
+    def _check_route_host(self, host: str) -> None:
+        """A host belongs to one tenant across every path prefix: refuse one another tenant holds, and the
+        names nobody may claim (under the platform domain, public suffixes). An unclaimed host is fine:
+        the route is stored and waits for the domain to be verified."""
+        reason = reserved_reason(host, self.snapshot.platform_host)
+        if reason is not None:
+            raise ItemError(409, "host_reserved", reason, {"host": [reason]})
+        owner = self.snapshot.host_owner(host)
+        if owner is not None and owner != self.tenant_id:
+            message = host_taken_message(host)
+            raise ItemError(409, "host_taken", message, {"host": [message]})
+
+    def _check_route(self, route: Route, host_changed: bool = True) -> None:
         self._require_pool(route.pool)
+        if host_changed:
+            self._check_route_host(route.host)
         for other in self.routes.values():
             if other.id != route.id and (other.host, other.path_prefix) == (route.host, route.path_prefix):
                 raise ItemError(409, "conflict", f"a route for {route.host}{route.path_prefix} already exists "
@@ -249,7 +269,7 @@ class Workspace:
         if errors:
             raise ItemError.invalid(errors)
         new = Route.from_dict({**old.to_dict(), **clean})
-        self._check_route(new)
+        self._check_route(new, host_changed=new.host != old.host)
         self.routes[route_id] = new
         return new
 

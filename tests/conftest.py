@@ -55,4 +55,4 @@ def own_redis(redis_server):
         server.cleanup()
 
 
-pytest_plugins = ["tests.support.actors", "tests.support.asgi_server"]
+pytest_plugins = ["tests.support.actors", "tests.support.asgi_server", "tests.support.domains"]

@@ -35,6 +35,7 @@ SCHEDULES = {
     "metrics-rollup": ("balancer.tasks.rollup_metrics", 60.0, 60.0),
     "stream-trim": ("balancer.tasks.trim_streams", 3600.0, 600.0),
     "expired-auth-cleanup": ("balancer.tasks.clean_expired_auth_state", 3600.0, 600.0),
+    "pending-domains-recheck": ("balancer.tasks.recheck_pending_domains", 300.0, 300.0),
 }
 
 REDBEAT_KEY_PREFIX = "vf:redbeat:"

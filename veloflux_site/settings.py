@@ -5,6 +5,7 @@ A missing or invalid value stops start-up with ImproperlyConfigured naming it.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -237,3 +238,22 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("VF_LOG_LEVEL", "INFO")},
     "loggers": {"django.request": {"level": "ERROR"}},
 }
+
+# --- Domains (balancer/domains.py): who may route a host name ---------------------
+# Every tenant gets <slug>.<VF_PLATFORM_DOMAIN>, verified from the start (empty: no platform names).
+PLATFORM_DOMAIN = env_str("VF_PLATFORM_DOMAIN", "localhost").strip().lower().strip(".")
+# Nameservers for the DNS TXT check, "ip:port,ip:port" (empty: the system resolver).
+DNS_NAMESERVERS = env_list("VF_DNS_NAMESERVERS", [])
+for _entry in DNS_NAMESERVERS:
+    _address, _, _port = _entry[1:].partition("]") if _entry.startswith("[") else (
+        _entry.partition(":") if _entry.count(":") == 1 else (_entry, "", ""))
+    try:
+        ipaddress.ip_address(_address)
+        if _port.lstrip(":") and not 1 <= int(_port.lstrip(":")) <= 65535:
+            raise ValueError
+    except ValueError:
+        raise ImproperlyConfigured(f"VF_DNS_NAMESERVERS entry {_entry!r} is invalid: write ip or ip:port, e.g. "
+                                   "10.0.0.53:53 or [2001:db8::53]:53.") from None
+DOMAIN_HTTP_PORT = env_int("VF_DOMAIN_HTTP_PORT", 80, minimum=1, maximum=65535)  # the HTTP token check's port
+DOMAIN_CHECK_TIMEOUT = env_duration("VF_DOMAIN_CHECK_TIMEOUT", "3s")
+DOMAIN_PENDING_TTL = env_duration("VF_DOMAIN_PENDING_TTL", "7d")

@@ -50,6 +50,10 @@ class RouteSerializer(serializers.Serializer):
     pool = serializers.CharField()
     max_body_bytes = serializers.IntegerField(required=False, allow_null=True, min_value=0)
     version = serializers.IntegerField(required=False)
+    status = serializers.ChoiceField(choices=["active", "pending_verification"], read_only=True,
+                                     help_text="pending_verification: stored but not served until the host is "
+                                               "a verified domain of the tenant")
+    status_reason = serializers.CharField(read_only=True, allow_null=True)
 
 
 class BulkSerializer(serializers.Serializer):
@@ -89,8 +93,12 @@ def backend_payload(backend: Backend, healthy: bool | None, health: dict | None 
     return data
 
 
-def route_payload(route: Route) -> dict[str, Any]:
-    return route.public_dict()
+def route_payload(route: Route, status: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A route; ``status`` ({status, status_reason}, from ``balancer.domains.route_status``) when known."""
+    data = route.public_dict()
+    if status is not None:
+        data.update(status)
+    return data
 
 
 def record_payload(record: Any, health: dict[str, bool | None] | None = None) -> dict[str, Any]:

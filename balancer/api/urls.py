@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from balancer.api import config_views, views
+from balancer.api import config_views, domain_views, views
 
 urlpatterns = [
     path("pools", views.PoolListView.as_view(), name="pools"),
@@ -12,6 +12,9 @@ urlpatterns = [
     path("routes", views.RouteListView.as_view(), name="routes"),
     path("routes/<str:route_id>", views.RouteDetailView.as_view(), name="route-detail"),
     path("bulk", views.BulkView.as_view(), name="bulk"),
+    path("domains", domain_views.DomainListView.as_view(), name="domains"),
+    path("domains/<str:host>", domain_views.DomainDetailView.as_view(), name="domain-detail"),
+    path("domains/<str:host>/verify", domain_views.DomainVerifyView.as_view(), name="domain-verify"),
     path("config", config_views.ConfigView.as_view(), name="config"),
     path("config/validate", config_views.ConfigValidateView.as_view(), name="config-validate"),
     path("config/export", config_views.ConfigExportView.as_view(), name="config-export"),

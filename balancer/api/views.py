@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
-from balancer import bulk, services
+from balancer import bulk, domains, services
 from balancer.api.base import BalancerView, truthy
 from balancer.api.serializers import (
     BackendSerializer,
@@ -122,6 +122,11 @@ class BackendDetailView(BalancerView):
 
 
 # --- routes --------------------------------------------------------------------------------
+def routed(tenant_id: str, route) -> dict[str, Any]:
+    """A route with its serving status (pending_verification while its host is not the tenant's)."""
+    return route_payload(route, domains.status_of(tenant_id, route))
+
+
 class RouteListView(BalancerView):
     serializer_class = RouteSerializer
 
@@ -133,10 +138,11 @@ class RouteListView(BalancerView):
             wanted = request.query_params.get(name)
             if wanted:
                 routes = [r for r in routes if getattr(r, name) == wanted.lower() or getattr(r, name) == wanted]
-        return Response(paginate_list(request, [route_payload(r) for r in routes]))
+        statuses = domains.route_statuses(snapshot, routes)
+        return Response(paginate_list(request, [route_payload(r, statuses[r.id]) for r in routes]))
 
     def post(self, request):
-        return self.create("route", route_payload)
+        return self.create("route", lambda route: routed(self.tenant_id(), route))
 
 
 class RouteDetailView(BalancerView):
@@ -146,13 +152,13 @@ class RouteDetailView(BalancerView):
         route = RouteStore(self.tenant_id()).find_by_client_id(route_id)
         if route is None:
             raise ApiError(404, "not_found", f"route {route_id!r} not found")
-        return Response(route_payload(route))
+        return Response(routed(self.tenant_id(), route))
 
     def put(self, request, route_id: str):
         data = self.object_body()
         route = services.update_object(self.tenant_id(), self.actor(), "route", route_id, data,
                                        self.body_version(data))
-        return Response(route_payload(route))
+        return Response(routed(self.tenant_id(), route))
 
     patch = put
 

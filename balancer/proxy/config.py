@@ -86,10 +86,58 @@ class Snapshot:
 
 
 class _Compiled:
-    __slots__ = ("pools", "raw", "routes")
+    __slots__ = ("hosts", "pools", "raw", "routes", "tenant_id")
 
-    def __init__(self, raw: str, routes: list[Route], pools: list[Pool]):
-        self.raw, self.routes, self.pools = raw, routes, pools
+    def __init__(self, tenant_id: str, raw: str, routes: list[Route], pools: list[Pool], hosts: list[str]):
+        self.tenant_id, self.raw, self.routes, self.pools, self.hosts = tenant_id, raw, routes, pools, hosts
+
+
+def _closed(tenant_id: str, host: str) -> Route:
+    """Ends a host's route list: the paths its owner does not route answer 503 here instead of falling
+    through to a wildcard route of another tenant (the lookup tries wildcards when no exact route matches)."""
+    route = Route(tenant_id, {"id": f"closed:{host}", "host": host, "path_prefix": "/"}, None, True)
+    route.prefix = ""  # matches every path
+    return route
+
+
+def _covering_suffixes(host: str) -> list[str]:
+    """"a.b.example.com" -> [".b.example.com", ".example.com", ".com"]: the wildcard keys covering it, longest
+    first."""
+    return [host[i:] for i, char in enumerate(host) if char == "."]
+
+
+def _enforce_host_ownership(snapshot: Snapshot, compiled: list[_Compiled]) -> None:
+    """Defence in depth behind the control plane's host claims (compile time only, never per request):
+
+    - a host listed by two tenants (routes or claimed ``hosts``) is served by neither, and logged;
+    - an exact host one tenant holds is never answered by another tenant's wildcard route: its list gets the
+      owner's own covering wildcard routes (in lookup order) and then a closing entry.
+    """
+    owners: dict[str, set[str]] = {}
+    for item in compiled:
+        for host in {r.host for r in item.routes} | set(item.hosts):
+            owners.setdefault(host, set()).add(item.tenant_id)
+    for host, tenants in owners.items():
+        if len(tenants) > 1:
+            log.error("host %s is in the routing fragments of %d tenants (%s); serving none of them",
+                      host, len(tenants), ", ".join(sorted(tenants)))
+            closed = _closed(min(tenants), host)
+            if host.startswith("*."):
+                snapshot.wildcard[host[1:]] = [closed]
+            else:
+                snapshot.exact[host] = [closed]
+    for host, tenants in owners.items():
+        if len(tenants) != 1 or host.startswith("*."):
+            continue
+        (owner,) = tenants
+        covering = [(suffix, snapshot.wildcard[suffix]) for suffix in _covering_suffixes(host)
+                    if suffix in snapshot.wildcard]
+        if not any(r.tenant_id != owner for _, routes in covering for r in routes):
+            continue
+        own = [r for r in snapshot.exact.get(host, []) if r.tenant_id == owner]
+        for _, routes in covering:
+            own.extend(r for r in routes if r.tenant_id == owner)
+        snapshot.exact[host] = [*own, _closed(owner, host)]
 
 
 class Compiler:
@@ -102,6 +150,7 @@ class Compiler:
     def compile(self, version: int, table: dict[str, str], ai: dict[tuple[str, str], str]) -> Snapshot:
         snapshot = Snapshot(version=version, adaptive=ai, tenants=len(table))
         cache: dict[str, _Compiled] = {}
+        compiled_all: list[_Compiled] = []
         for tenant_id, raw in table.items():
             compiled = self.cache.get(tenant_id)
             if compiled is None or compiled.raw != raw:
@@ -111,11 +160,13 @@ class Compiler:
                     log.error("routing fragment of tenant %s is invalid, skipped: %s", tenant_id, exc)
                     continue
             cache[tenant_id] = compiled
+            compiled_all.append(compiled)
             self._index(snapshot, compiled)
         self.cache = cache
         for index in (snapshot.exact, snapshot.wildcard):
             for routes in index.values():
                 routes.sort(key=lambda r: len(r.prefix), reverse=True)
+        _enforce_host_ownership(snapshot, compiled_all)
         return snapshot
 
     def _fragment(self, tenant_id: str, raw: str) -> _Compiled:
@@ -132,7 +183,8 @@ class Compiler:
                 algorithm = "round_robin"
             pools[name] = Pool(tenant_id, name, algorithm, bool(pool_data.get("sticky_sessions")), backends)
         routes = [Route(tenant_id, r, pools.get(r.get("pool")), active) for r in data.get("routes") or []]
-        return _Compiled(raw, routes, list(pools.values()))
+        hosts = [str(h).lower().rstrip(".") for h in data.get("hosts") or []]
+        return _Compiled(tenant_id, raw, routes, list(pools.values()), hosts)
 
     @staticmethod
     def _index(snapshot: Snapshot, compiled: _Compiled) -> None:

@@ -18,7 +18,7 @@ def test_it_applies_creates_updates_and_deletes_together(api, member, tenant_a):
     response = api.as_(member).post("/api/bulk", ops(
         {"op": "create", "type": "pool", "data": {"name": "web", "algorithm": "least_conn"}},
         {"op": "create", "type": "backend", "data": {"address": "10.0.0.1:80", "pool": "web"}},
-        {"op": "create", "type": "route", "data": {"host": "www.example.com", "pool": "web"}},
+        {"op": "create", "type": "route", "data": {"host": "acme-corp.localhost", "pool": "web"}},
         {"op": "update", "type": "pool", "id": "old", "data": {"sticky_sessions": True}},
         {"op": "delete", "type": "backend", "id": doomed["id"]},
     ))
@@ -28,7 +28,7 @@ def test_it_applies_creates_updates_and_deletes_together(api, member, tenant_a):
     assert [r["status"] for r in body["results"]] == [201, 201, 201, 200, 200]
     assert body["results"][1]["object"]["healthy"] is None
     assert body["results"][4]["id"] == doomed["id"]
-    assert fragment(tenant_a["id"])["routes"][0]["host"] == "www.example.com"
+    assert fragment(tenant_a["id"])["routes"][0]["host"] == "acme-corp.localhost"  # the platform name: served
     assert sorted(audit_actions(tenant_a["id"])[-6:]) == ["backend.create", "backend.delete", "bulk", "pool.create",
                                                           "pool.update", "route.create"]
     assert api.as_(member).get("/api/backends").json()["total_count"] == 1

@@ -7,6 +7,7 @@ import json
 import yaml
 
 from tests.balancer.helpers import audit_actions, backend, error, pool, route, routing_version
+from tests.support.domains import prove_by_dns
 
 VELOFLUX_YAML = """
 cluster:
@@ -91,7 +92,8 @@ def test_it_validates_a_document_reporting_every_error_with_its_path(api, member
     assert good["valid"] is True and good["summary"] == {"pools": 1, "backends": 0, "routes": 0}
 
 
-def test_it_validates_hosts_held_by_other_tenants(api, member, outsider):
+def test_it_validates_hosts_held_by_other_tenants(api, member, outsider, dns_zone):
+    prove_by_dns(api, outsider, dns_zone, "taken.example.com")
     pool(api, outsider, "theirs")
     route(api, outsider, "taken.example.com", "theirs")
     result = api.as_(member).post("/api/config/validate", {"pools": [{"name": "web"}], "routes": [

@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tests.balancer.helpers import backend, pool, route
+from tests.support.actors import add_actor
+from tests.support.assertions import redis_dump
+from tests.support.domains import claim, prove_by_dns
 
 
 @pytest.fixture
@@ -72,3 +75,30 @@ def test_it_keeps_traffic_numbers_per_tenant(api, outsider, objects, tenant_a):
 def test_it_validates_documents_against_the_callers_own_tenant(api, outsider, objects):
     result = api.as_(outsider).post("/api/config/validate", {"pools": [{"name": "web"}], "routes": []}).json()
     assert result["valid"] is True and result["diff"]["pools"]["create"] == [{"name": "web"}]
+
+
+def test_it_hides_tenant_a_domains_from_every_role_of_tenant_b(api, member, outsider, dns_zone):
+    """Tenant B, whatever its role, gets 404 (viewers: 403 on writes) for tenant A's domain claims, verified or
+    pending, and tenant A's Redis state does not change by a single byte (no check is even attempted)."""
+    prove_by_dns(api, member, dns_zone, "shop.example.test")
+    claim(api, member, "pending.example.test")
+    b = outsider.tenant_id
+    roles = {"owner": outsider, "admin": add_actor(b, "admin@outsider.test", "admin"),
+             "member": add_actor(b, "member@outsider.test", "member"),
+             "viewer": add_actor(b, "viewer@outsider.test", "viewer")}
+    queries = dns_zone.queries
+    before = redis_dump()
+    for role, actor in roles.items():
+        client = api.as_(actor)
+        for host in ("shop.example.test", "pending.example.test"):
+            assert client.get(f"/api/domains/{host}").status_code == 404, role
+            for method, path in (("POST", f"/api/domains/{host}/verify"), ("DELETE", f"/api/domains/{host}")):
+                status = client.request(method, path).status_code
+                assert status == (403 if role == "viewer" else 404), (role, method, path, status)
+            # Pointing X-Tenant-ID at tenant A changes nothing either.
+            header = api.as_(actor, tenant_header=member.tenant_id)
+            assert header.get(f"/api/domains/{host}").status_code == 404, role
+        listed = client.get("/api/domains").json()["items"]
+        assert [d["host"] for d in listed] == ["outsider-inc.localhost"], role
+        assert redis_dump() == before, role
+    assert dns_zone.queries == queries

@@ -14,10 +14,12 @@ from veloflux_site.storage.connection import get_redis
 def test_it_compiles_the_fragment_of_the_contract(api, member, tenant_a):
     pool(api, member, health_check={"path": "/ping", "interval": "10s"})
     be = backend(api, member, weight=7, region="eu-west", health_check={"timeout": "1s", "expected_status": [200, 204]})
-    rt = route(api, member, max_body_bytes=2048)
+    rt = route(api, member, "acme-corp.localhost", max_body_bytes=2048)
+    route(api, member, "unproved.example.com")  # stored, not served: the tenant has not proved the domain
     table = fragment(tenant_a["id"])
-    assert table["tenant_id"] == tenant_a["id"] and table["active"] is True and table["config_version"] == 3
-    assert table["routes"] == [{"id": rt["id"], "host": "api.example.com", "path_prefix": "/", "pool": "web",
+    assert table["tenant_id"] == tenant_a["id"] and table["active"] is True and table["config_version"] == 4
+    assert table["hosts"] == ["acme-corp.localhost"]
+    assert table["routes"] == [{"id": rt["id"], "host": "acme-corp.localhost", "path_prefix": "/", "pool": "web",
                                 "max_body_bytes": 2048}]
     web = table["pools"]["web"]
     assert web["name"] == "web" and web["algorithm"] == "round_robin" and web["sticky_sessions"] is False

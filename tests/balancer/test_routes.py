@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.balancer.helpers import error, pool, route
+from tests.support.domains import prove_by_dns
 from veloflux_site.storage import keys
 from veloflux_site.storage.connection import get_redis
 
@@ -16,7 +17,7 @@ def web(api, member):
 
 @pytest.mark.parametrize("host, stored", [("api.example.com", "api.example.com"),
                                           ("API.Example.COM", "api.example.com"),
-                                          ("*.example.com", "*.example.com"), ("localhost", "localhost")])
+                                          ("*.example.com", "*.example.com"), ("intranet", "intranet")])
 def test_it_accepts_exact_and_wildcard_hosts(api, member, web, host, stored):
     created = route(api, member, host)
     assert created["host"] == stored and created["path_prefix"] == "/" and created["id"].startswith("rt_")
@@ -41,15 +42,16 @@ def test_it_requires_an_existing_pool(api, member):
     assert response.status_code == 400 and "ghost" in error(response)["fields"]["pool"][0]
 
 
-def test_it_never_lets_two_tenants_claim_the_same_host_and_prefix(api, member, outsider, web):
+def test_it_never_lets_two_tenants_route_the_same_host_on_any_prefix(api, member, outsider, web, dns_zone):
+    prove_by_dns(api, member, dns_zone, "shop.example.com")
     route(api, member, "shop.example.com", path_prefix="/")
     pool(api, outsider, "theirs")
     taken = api.as_(outsider).post("/api/routes", {"host": "shop.example.com", "pool": "theirs"})
     assert taken.status_code == 409 and "another tenant" in error(taken)["message"]
     assert api.as_(outsider).get("/api/routes").json()["total_count"] == 0
-    # Another prefix on the same host is a different claim.
+    # A host belongs to one tenant across every path prefix.
     assert api.as_(outsider).post("/api/routes", {"host": "shop.example.com", "path_prefix": "/blog",
-                                                  "pool": "theirs"}).status_code == 201
+                                                  "pool": "theirs"}).status_code == 409
 
 
 def test_it_refuses_a_duplicate_route_in_the_tenant(api, member, web):
@@ -58,13 +60,14 @@ def test_it_refuses_a_duplicate_route_in_the_tenant(api, member, web):
     assert response.status_code == 409
 
 
-def test_it_moves_the_host_claim_when_a_route_changes_host(api, member, outsider, web):
+def test_it_serves_a_route_moved_onto_a_verified_host(api, member, outsider, web, dns_zone):
     created = route(api, member, "old.example.com")
+    assert created["status"] == "pending_verification"
+    prove_by_dns(api, member, dns_zone, "new.example.com")
     updated = api.as_(member).put(f"/api/routes/{created['id']}", {"host": "new.example.com", "version": 1})
     assert updated.status_code == 200 and updated.json()["host"] == "new.example.com"
-    client = get_redis()
-    assert client.get(keys.route_claim("new.example.com", "/")) == created["id"]
-    assert client.get(keys.route_claim("old.example.com", "/")) is None
+    assert updated.json()["status"] == "active"
+    assert get_redis().get(keys.host_claim("new.example.com")) == member.tenant_id
     pool(api, outsider, "theirs")
     assert api.as_(outsider).post("/api/routes", {"host": "old.example.com", "pool": "theirs"}).status_code == 201
 

@@ -18,16 +18,18 @@ from tests.support.actors import PASSWORD
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+SHOP_HOST = "acme-corp.localhost"
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                                       reason="chromium is not installed (bin/test installs it)")]
 
 
 @pytest.fixture
 def shop(owner, redis_server):
-    """Tenant A serves shop.test through a real proxy to a real backend."""
+    """Tenant A serves its platform name (acme-corp.localhost: verified from the start) through a real proxy
+    to a real backend."""
     farm = BackendFarm()
     backend = farm.start("shop-1")
-    ensure_demo_setup(owner.tenant_id, host="shop.test", backend_addresses=[backend.address], pool_name="shop")
+    ensure_demo_setup(owner.tenant_id, host=SHOP_HOST, backend_addresses=[backend.address], pool_name="shop")
     proxy = ProxyProcess(redis_server.url).start()
     yield proxy, backend
     proxy.stop()
@@ -35,7 +37,7 @@ def shop(owner, redis_server):
 
 
 def send_traffic(proxy: ProxyProcess, stop: threading.Event) -> None:
-    with httpx.Client(base_url=f"http://127.0.0.1:{proxy.port}", headers={"Host": "shop.test"}) as client:
+    with httpx.Client(base_url=f"http://127.0.0.1:{proxy.port}", headers={"Host": SHOP_HOST}) as client:
         while not stop.is_set():
             client.get("/")
             time.sleep(0.01)

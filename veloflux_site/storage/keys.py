@@ -207,8 +207,31 @@ def route_index(tenant_id: str) -> str:
 
 
 def route_claim(host: str, path_prefix: str) -> str:
-    """Platform-wide unique index: host + path prefix -> the route id that owns it (hosts are global)."""
+    """The old per host + path prefix claim (before host claims): only ``migrate_host_claims`` reads it now."""
     return platform("route", "claim", host, path_prefix)
+
+
+def host_claim(host: str) -> str:
+    """Platform-wide owner of a host name (``api.example.com`` or ``*.example.com``) -> tenant id.
+
+    One key per host, across every path prefix: set when a tenant proves control of the domain
+    (or by the migration from route claims), in the same atomic write as the routing change."""
+    return platform("host", "claim", host)
+
+
+def domain_record(tenant_id: str, host: str) -> str:
+    """JSON domain claim of one tenant (pending or verified), with its verification token."""
+    return tenant(tenant_id, "domain", host)
+
+
+def domain_index(tenant_id: str) -> str:
+    """ZSET of the hosts a tenant has claimed (pending or verified)."""
+    return tenant(tenant_id, "domains")
+
+
+def domains_pending() -> str:
+    """ZSET ``<tenant_id> <host>`` -> epoch seconds the pending claim expires (what the re-check task walks)."""
+    return platform("domains", "pending")
 
 
 def balancer_config_state(tenant_id: str) -> str:

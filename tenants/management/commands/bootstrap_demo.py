@@ -11,10 +11,11 @@ import secrets
 from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand
 
+from balancer.hosts import platform_name
 from balancer.services import ensure_demo_setup
 from tenants import services
 from tenants.models import User
-from tenants.store import UserStore
+from tenants.store import TenantStore, UserStore
 from veloflux_site.storage.connection import get_redis, warn_if_not_durable
 from veloflux_site.storage.repository import retry_on_stale
 
@@ -58,7 +59,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--backend-ports", default="9101,9102", help="ports of the demo backends")
-        parser.add_argument("--host", default="demo.localhost", help="host name of the demo route")
+        parser.add_argument("--host", default=None, help="host name of the demo route (default: the demo tenant's "
+                                                         "platform name, demo.<VF_PLATFORM_DOMAIN>, served at once)")
 
     def handle(self, *args, **options):
         get_redis().ping()
@@ -68,7 +70,12 @@ class Command(BaseCommand):
         tenant_id = ensure_demo_tenant(demo_password)
         ensure_platform_admin(admin_password)
         ports = [int(p) for p in options["backend_ports"].split(",") if p.strip()]
-        route_note = self.ensure_demo_route(tenant_id, options["host"], ports)
+        tenant = TenantStore().get(tenant_id)
+        host = options["host"] or platform_name(tenant.slug) or "demo.localhost"
+        route_note = self.ensure_demo_route(tenant_id, host, ports)
+        if host != platform_name(tenant.slug):
+            route_note += (f"\n  note           {host} is not the tenant's platform name: the route is served once the "
+                           "domain is verified (POST /api/domains)")
         self.stdout.write(self.style.SUCCESS("VeloFlux demo is ready."))
         self.stdout.write(f"  demo tenant    {tenant_id}\n"
                           f"  tenant owner   {DEMO_EMAIL} / {demo_password}\n"
