@@ -153,7 +153,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "veloflux_site.api.parsers.BoundedJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
@@ -163,6 +163,10 @@ REST_FRAMEWORK = {
 }
 API_PAGE_SIZE = env_int("VF_API_PAGE_SIZE", 50, minimum=1, maximum=1000)
 API_MAX_PAGE_SIZE = env_int("VF_API_MAX_PAGE_SIZE", 500, minimum=1, maximum=10_000)
+# Bounds on what one request may make the server read (veloflux_site/documents.py): body size (413 above it)
+# and how deep JSON/YAML documents may nest (400 above it; YAML anchors and aliases are always refused).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("VF_API_MAX_BODY_BYTES", 2_621_440, minimum=1024, maximum=1 << 30)
+API_MAX_DEPTH = env_int("VF_API_MAX_DEPTH", 32, minimum=4, maximum=200)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "VeloFlux API",
