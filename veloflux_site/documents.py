@@ -57,6 +57,11 @@ class Unparsable(DocumentRefused):
     code = "parse_error"
 
 
+def clip(text: str, limit: int = 1000) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was left out (answers may quote input)."""
+    return text if len(text) <= limit else f"{text[:limit - 30]}... ({len(text) - limit + 30} more characters)"
+
+
 def max_depth() -> int:
     return int(settings.API_MAX_DEPTH)
 

@@ -11,7 +11,7 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from veloflux_site.documents import DocumentRefused
+from veloflux_site.documents import DocumentRefused, clip
 from veloflux_site.storage.errors import (
     UNAVAILABLE_ERRORS,
     Conflict,
@@ -55,12 +55,7 @@ class ApiError(exceptions.APIException):
 
 
 # An error answer stays small whatever the input: messages may quote what the caller sent.
-MAX_MESSAGE_CHARS = 1000
 MAX_FIELDS = 100
-
-
-def clip(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
-    return text if len(text) <= limit else f"{text[:limit - 30]}... ({len(text) - limit + 30} more characters)"
 
 
 def _clip_fields(fields: dict[str, list[str]]) -> dict[str, list[str]]:
