@@ -180,7 +180,7 @@ def handler403(request, exception=None) -> JsonResponse:
 
 
 def csrf_message(reason: str) -> str:
-    return f"CSRF verification failed ({reason or 'no token'}). Reload the page and try again."
+    return f"CSRF verification failed: {(reason or 'no token').rstrip('.')}. Reload the page and try again."
 
 
 def csrf_failure(request, reason: str = "") -> JsonResponse:
