@@ -16,8 +16,10 @@ from veloflux_site.env import (
     env_float,
     env_int,
     env_list,
+    env_networks,
     env_redis_url,
     env_str,
+    is_loopback,
     load_dotenv,
 )
 
@@ -33,6 +35,16 @@ if SECRET_KEY is None:
     raise ImproperlyConfigured("Environment variable VF_SECRET_KEY is required when VF_ENV=production.")
 if VF_ENV == "production" and (SECRET_KEY == _DEV_SECRET or len(SECRET_KEY) < 50):
     raise ImproperlyConfigured("VF_SECRET_KEY must be a random string of at least 50 characters in production.")
+
+# The address the web process listens on (the Procfile's --host). Debug pages show settings and
+# source to whoever can reach them, so debug mode serves loopback only: refused here at start,
+# and DebugLoopbackOnlyMiddleware refuses any request that arrives on another address anyway.
+WEB_HOST = env_str("VF_WEB_HOST", "127.0.0.1")
+if DEBUG and not is_loopback(WEB_HOST):
+    raise ImproperlyConfigured(
+        f"VF_WEB_HOST={WEB_HOST!r} is not a loopback address, and debug mode is on (VF_DEBUG, on by default when "
+        "VF_ENV=development): its error pages would show settings to anyone. Set VF_ENV=production (and "
+        "VF_SECRET_KEY), or listen on 127.0.0.1.")
 
 ALLOWED_HOSTS = env_list("VF_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("VF_CSRF_TRUSTED_ORIGINS", [])
@@ -54,7 +66,9 @@ LOGIN_MAX_FAILURES = env_int("VF_LOGIN_MAX_FAILURES", 5, minimum=1, maximum=1000
 LOGIN_LOCKOUT = env_duration("VF_LOGIN_LOCKOUT", "15m")
 LOGIN_RATE_PER_IP = env_int("VF_LOGIN_RATE_PER_IP", 30, minimum=1, maximum=100_000)
 LOGIN_RATE_WINDOW = env_duration("VF_LOGIN_RATE_WINDOW", "1m")
-TRUSTED_PROXIES = env_list("VF_TRUSTED_PROXIES", [])
+# The proxies whose X-Forwarded-For is believed (empty: none). uvicorn gets the same list
+# (--forwarded-allow-ips in the Procfile) and veloflux_site.api.client_ip applies the same rule.
+TRUSTED_PROXIES = env_networks("VF_TRUSTED_PROXIES", [])
 AUDIT_STREAM_MAXLEN = env_int("VF_AUDIT_STREAM_MAXLEN", 100_000, minimum=100)
 ACCESS_LOG_MAXLEN = env_int("VF_ACCESS_LOG_MAXLEN", 10_000, minimum=100)
 # An error-rate alert opens when a tenant's 5xx share over the window passes the threshold.
@@ -88,6 +102,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "veloflux_site.api.middleware.DebugLoopbackOnlyMiddleware",
     "veloflux_site.api.middleware.RequestIdMiddleware",
     "veloflux_site.api.middleware.StoreUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",

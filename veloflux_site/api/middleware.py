@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextvars
+import ipaddress
 import logging
 import re
 import uuid
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from veloflux_site.api.errors import STORE_UNAVAILABLE_MESSAGE, error_body
@@ -55,3 +57,28 @@ class StoreUnavailableMiddleware:
             response["Retry-After"] = "5"
             return response
         return None
+
+
+class DebugLoopbackOnlyMiddleware:
+    """With DEBUG on, answer only requests that arrived on a loopback address.
+
+    Settings refuse DEBUG with a non-loopback VF_WEB_HOST; this catches a server started some
+    other way (``uvicorn --host 0.0.0.0`` by hand). The local address is the ASGI ``server``.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if settings.DEBUG and not _arrived_on_loopback(request):
+            return JsonResponse(error_body("debug_mode_local_only", "This server runs in debug mode, which serves "
+                                           "only 127.0.0.1; its operator must set VF_ENV=production."), status=403)
+        return self.get_response(request)
+
+
+def _arrived_on_loopback(request: HttpRequest) -> bool:
+    local = str(request.META.get("SERVER_NAME", ""))
+    try:
+        return ipaddress.ip_address(local.strip("[]")).is_loopback
+    except ValueError:
+        return True  # a Unix socket or a test client's name: not reachable from another machine
