@@ -163,3 +163,46 @@ def test_it_clips_a_message_that_quotes_a_huge_value(api, owner):
     error = assert_error(response, 400, "validation_error")
     assert "more characters" in error["message"]
     assert len(response.content) < 5_000
+
+
+# --- body size at the server's edge (a real uvicorn) -------------------------------------------------
+def _send_and_read_status(asgi_server, head: bytes, body: bytes) -> bytes:
+    """Sends a request head and part of a body, never the rest: the answer must come anyway."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", asgi_server.port), timeout=10) as sock:
+        sock.sendall(head + body)
+        return sock.recv(65536)
+
+
+def test_it_refuses_a_declared_oversized_body_without_waiting_for_it(asgi_server, owner):
+    head = (f"POST /api/pools HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {owner.token}\r\n"
+            "Content-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n").encode()
+    answer = _send_and_read_status(asgi_server, head, b"[" * 1000)  # 1 GB announced, 1 kB sent
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["error"]["code"] == "payload_too_large"
+
+
+def test_it_refuses_a_chunked_body_as_soon_as_it_passes_the_limit(asgi_server, owner):
+    from veloflux_site.api.body_limit import body_limit
+
+    head = (f"POST /api/pools HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {owner.token}\r\n"
+            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n").encode()
+    chunk = b"x" * 65536
+    count = body_limit("/api/pools") // len(chunk) + 1
+    body = (b"%x\r\n" % len(chunk) + chunk + b"\r\n") * count  # past the limit, and no final chunk
+    answer = _send_and_read_status(asgi_server, head, body)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+
+
+def test_it_lets_a_backup_be_larger_than_other_bodies(asgi_server, platform_admin):
+    import httpx
+
+    from veloflux_site.api.body_limit import body_limit
+
+    size = body_limit("/api/pools") + 1_000
+    assert body_limit("/api/backup/restore") > size
+    response = httpx.post(f"{asgi_server.http_url}/api/backup/restore", content=b" " * size + b"[]", timeout=30,
+                          headers={"Authorization": f"Bearer {platform_admin.token}",
+                                   "Content-Type": "application/json"})
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_backup"

@@ -182,6 +182,9 @@ API_MAX_PAGE_SIZE = env_int("VF_API_MAX_PAGE_SIZE", 500, minimum=1, maximum=10_0
 # and how deep JSON/YAML documents may nest (400 above it; YAML anchors and aliases are always refused).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("VF_API_MAX_BODY_BYTES", 2_621_440, minimum=1024, maximum=1 << 30)
 API_MAX_DEPTH = env_int("VF_API_MAX_DEPTH", 32, minimum=4, maximum=200)
+# Paths that take more than DATA_UPLOAD_MAX_MEMORY_SIZE (checked at the ASGI edge, veloflux_site/api/body_limit.py):
+# a platform backup (balancer.backup.MAX_BACKUP_BYTES).
+API_LARGE_BODY_PATHS = {"/api/backup/restore": 512 * 2**20}
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "VeloFlux API",
