@@ -206,3 +206,20 @@ def test_it_lets_a_backup_be_larger_than_other_bodies(asgi_server, platform_admi
                           headers={"Authorization": f"Bearer {platform_admin.token}",
                                    "Content-Type": "application/json"})
     assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_backup"
+
+
+# --- WebSocket frames ---------------------------------------------------------------------------
+def test_it_answers_a_deeply_nested_hub_frame_with_an_error_and_keeps_the_connection(asgi_server, owner):
+    from tests.support.aio import run
+    from tests.support.hub_client import HubClient
+
+    async def scenario():
+        client = await HubClient.open(asgi_server.ws_url, token=owner.token)
+        await client.ws.send("[" * 30_000 + "]" * 30_000)  # under the 64 KiB frame limit
+        error = await client.next_push("error")
+        still_there = await client.call("ping")
+        await client.close()
+        return error, still_there
+
+    error, still_there = run(scenario())
+    assert error["code"] == 100 and still_there == {}
