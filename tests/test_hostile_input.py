@@ -139,3 +139,16 @@ def test_it_maps_an_invalid_key_part_that_escapes_validation_to_a_400(api, owner
     assert response.status_code == 400
     assert response.data["error"]["code"] == "invalid_identifier"
     assert len(response.data["error"]["message"]) < 300
+
+
+@pytest.mark.parametrize("field, text", [("email", _email("{")), ("email", _email("}")), ("tenant_id", "{t:x}"),
+                                         ("tenant_id", "a b"), ("tenant_id", "a\nb")])
+def test_it_answers_hostile_text_on_the_login_page_with_the_form_again(tenant_a, field, text):
+    from django.test import Client
+
+    before = redis_dump()
+    data = {"email": tenant_a["owner"].email, "password": PASSWORD, field: text}
+    response = Client().post("/login", data)
+    assert response.status_code == 400, response.status_code
+    assert "<form" in response.content.decode()
+    assert redis_dump() == before

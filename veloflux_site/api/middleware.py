@@ -12,7 +12,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from veloflux_site.api.errors import STORE_UNAVAILABLE_MESSAGE, error_body
-from veloflux_site.storage.errors import UNAVAILABLE_ERRORS
+from veloflux_site.storage.errors import UNAVAILABLE_ERRORS, InvalidKeyPart
 
 log = logging.getLogger("veloflux.api")
 current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
@@ -42,7 +42,7 @@ class RequestIdMiddleware:
 
 
 class StoreUnavailableMiddleware:
-    """Redis errors escaping non-DRF views (pages, health) become a 503, not a 500."""
+    """Redis errors escaping non-DRF views (pages, health) become a 503, and invalid key parts a 400, not a 500."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -51,6 +51,9 @@ class StoreUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, InvalidKeyPart):  # the API's safety net, for pages too: a 400, never a 500
+            log.warning("identifier refused by the key builder on %s: %s", request.path, exception)
+            return JsonResponse(error_body(exception.code, str(exception)), status=400)
         if isinstance(exception, UNAVAILABLE_ERRORS):
             log.warning("store unavailable on %s: %s", request.path, exception)
             response = JsonResponse(error_body("store_unavailable", STORE_UNAVAILABLE_MESSAGE), status=503)
