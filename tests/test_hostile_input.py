@@ -74,6 +74,24 @@ def _pool_name(api, actors, text):
     return api.as_(actors["owner"]).post("/api/pools", {"name": text})
 
 
+def _publish_channel(api, actors, text):
+    channel = f"tenant:{actors['owner'].tenant_id}:{text}"
+    return api.as_(actors["owner"]).post("/api/realtime/publish", {"channel": channel, "data": {"a": 1}})
+
+
+def _history_channel(api, actors, text):
+    return api.as_(actors["owner"]).get("/api/realtime/history",
+                                        {"channel": f"tenant:{actors['owner'].tenant_id}:{text}"})
+
+
+def _presence_channel(api, actors, text):
+    return api.as_(actors["owner"]).get("/api/realtime/presence", {"channel": f"user:{text}"})
+
+
+def _api_key_name(api, actors, text):
+    return api.as_(actors["owner"]).post("/api/auth/api-keys", {"name": text, "role": "nope"})
+
+
 def _profile_email(api, actors, text):
     return api.as_(actors["owner"]).put("/api/profile", {"email": _email(text), "current_password": PASSWORD})
 
@@ -86,7 +104,7 @@ def _member_email(api, actors, text):
 # Each of these must refuse every hostile string.
 REFUSING = [
     _login_email, _login_tenant, _register_email, _refresh_token, _x_tenant_id,
-    _pool_name, _profile_email, _member_email,
+    _pool_name, _profile_email, _member_email, _presence_channel, _api_key_name,
     _path("/api/pools/{x}"), _path("/api/pools/{x}", method="delete"),
     _path("/api/backends/{x}"), _path("/api/routes/{x}", method="delete"),
     _path("/api/auth/api-keys/{x}"), _path("/api/auth/api-keys/{x}", method="delete"),
@@ -94,9 +112,11 @@ REFUSING = [
     _path("/api/tenants/{tenant}/users/{x}"), _path("/api/tenants/{tenant}/users/{x}", method="delete"),
     _path("/api/config/versions/{x}"),
 ]
-# These may accept some of the strings (a filter that matches nothing, a hashed Idempotency-Key)
+# These may accept some strings (a filter matching nothing, a hashed Idempotency-Key, a topic with ':')
 # but never fail on any: no 5xx, and a refusal is in the error shape and changes nothing.
-TOLERANT = [_pool_query, _idempotency_key]
+TOLERANT = [_pool_query, _idempotency_key, _publish_channel, _history_channel,
+            _path("/api/audit?actor={x}&object_id={x}&action={x}"),
+            _path("/api/tenants/{tenant}/logs?cursor={x}"), _path("/api/tenants/{tenant}/alerts?state={x}")]
 
 
 @pytest.fixture
