@@ -158,6 +158,15 @@ def test_it_bounds_the_same_list_on_import(api, owner):
     assert len(response.content) < 60_000
 
 
+def test_it_clips_the_per_item_messages_of_a_bulk_refusal(api, owner):
+    operations = [{"op": "create", "type": "pool", "data": {"name": f"p{i}", "algorithm": "x" * 200_000}}
+                  for i in range(5)]
+    response = api.as_(owner).post("/api/bulk", {"operations": operations})
+    error = assert_error(response, 400)
+    assert len(error["items"]) == 5
+    assert len(response.content) < 40_000, len(response.content)
+
+
 def test_it_clips_a_message_that_quotes_a_huge_value(api, owner):
     response = api.as_(owner).post("/api/pools", {"name": "web", "algorithm": "x" * 1_000_000})
     error = assert_error(response, 400, "validation_error")

@@ -67,11 +67,22 @@ def _clip_fields(fields: dict[str, list[str]]) -> dict[str, list[str]]:
     return clipped
 
 
+def _clip_strings(value: Any, depth: int = 0) -> Any:
+    """Long strings clipped inside an error's extra data (e.g. bulk's per-item results); our own shapes, shallow."""
+    if isinstance(value, str):
+        return clip(value)
+    if depth < 6 and isinstance(value, dict):
+        return {key: _clip_strings(item, depth + 1) for key, item in value.items()}
+    if depth < 6 and isinstance(value, list):
+        return [_clip_strings(item, depth + 1) for item in value]
+    return value
+
+
 def error_body(code: str, message: str, fields: dict | None = None, **extra: Any) -> dict:
     body: dict[str, Any] = {"code": code, "message": clip(message)}
     if fields:
         body["fields"] = _clip_fields(fields)
-    body.update(extra)
+    body.update({name: _clip_strings(value) for name, value in extra.items()})
     return {"error": body}
 
 
