@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.support.assertions import assert_error
-from tests.test_client_address import ROOT, ProcfileWeb
+from tests.support.procfile_web import ROOT, ProcfileWeb
 
 SECRET = "s" * 20 + "-a-production-secret-for-tests-only-0123456789"
 PRODUCTION = {"VF_ENV": "production", "VF_SECRET_KEY": SECRET, "VF_PASSWORD_HASHER": "pbkdf2"}
