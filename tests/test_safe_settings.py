@@ -109,3 +109,5 @@ def test_it_makes_bin_up_use_production_settings_with_a_kept_secret_key(tmp_path
     # An operator's explicit choice wins.
     chosen = use_production_settings(tmp_path, VF_ENV="development", VF_SECRET_KEY="mine")
     assert chosen["VF_ENV"] == "development" and chosen["VF_SECRET_KEY"] == "mine"
+    (tmp_path / ".env").write_text("VF_ENV=development\nVF_SECRET_KEY=from-dotenv\n")
+    assert use_production_settings(tmp_path)["VF_ENV"] == ""  # left to .env, which honcho and settings read
