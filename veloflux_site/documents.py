@@ -1,4 +1,4 @@
-"""Reading untrusted JSON and YAML with bounds: size, nesting depth, and no YAML aliases.
+"""Reading untrusted JSON and YAML with bounds: nesting depth, and no YAML anchors or aliases.
 
 Every request document (API bodies, configuration files, backups) is read here, so a small
 request cannot make a large amount of work: a YAML alias repeats a node without repeating its
@@ -8,7 +8,8 @@ code that walks a document (a ``RecursionError`` is a 500).
 YAML anchors and aliases are refused outright (a configuration never needs them), nesting
 deeper than ``settings.API_MAX_DEPTH`` is refused for both formats, and both checks run
 before the document is built. The errors are domain errors; ``veloflux_site.api.errors``
-maps them to HTTP (400, or 413 for ``TooLarge``).
+maps them to HTTP (400 with the error's code). Sizes are bounded before this: Django's
+``DATA_UPLOAD_MAX_MEMORY_SIZE`` and ``veloflux_site.api.body_limit`` at the ASGI edge.
 """
 
 from __future__ import annotations
@@ -48,11 +49,6 @@ class YamlAliasRefused(DocumentRefused):
     code = "yaml_alias_refused"
 
 
-class TooLarge(DocumentRefused):
-    code = "payload_too_large"
-    status = 413
-
-
 class Unparsable(DocumentRefused):
     code = "parse_error"
 
@@ -68,11 +64,6 @@ def max_depth() -> int:
 
 def _too_deep(limit: int) -> TooDeep:
     return TooDeep(f"The document is nested more than {limit} levels deep; flatten it.")
-
-
-def check_size(length: int, limit: int, what: str = "The request body") -> None:
-    if length > limit:
-        raise TooLarge(f"{what} is too large (the limit is {limit} bytes); send less data per request.")
 
 
 def json_depth(text: str) -> int:
