@@ -14,18 +14,36 @@ from balancer.services import Committed, Stored, apply_change, tenant_limits
 from balancer.store import load_snapshot
 from balancer.workspace import Change, ItemError, Workspace, host_taken_message, resolve_health_check
 from tenants.audit import Actor
+from veloflux_site.documents import DocumentRefused, clip, loads_json, loads_yaml
 from veloflux_site.storage import keys
 from veloflux_site.storage.connection import get_redis
 from veloflux_site.storage.errors import LimitExceeded, NotFound
 
 MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
+# An answer lists at most this many errors (the first ones, in document order) and says how many it left out:
+# a small document with many mistakes must not make a large answer.
+MAX_REPORTED_ERRORS = 100
+
+
+def _bounded(errors: dict[str, list[str]]) -> dict[str, list[str]]:
+    flat = [(path, message) for path, messages in errors.items() for message in messages]
+    if len(flat) <= MAX_REPORTED_ERRORS and all(len(m) <= 1000 for _, m in flat):
+        return errors
+    kept: dict[str, list[str]] = {}
+    for path, message in flat[:MAX_REPORTED_ERRORS]:
+        kept.setdefault(clip(str(path), 200), []).append(clip(message))
+    if len(flat) > MAX_REPORTED_ERRORS:
+        kept.setdefault("document", []).append(
+            f"... and {len(flat) - MAX_REPORTED_ERRORS} more errors not shown; fix these and validate again")
+    return kept
 
 
 class DocumentError(Exception):
-    """The document is invalid: ``errors`` maps a path to messages."""
+    """The document is invalid: ``errors`` maps a path to messages (at most ``MAX_REPORTED_ERRORS``)."""
 
     def __init__(self, errors: dict[str, list[str]], ignored: list[str] | None = None):
         count = sum(len(m) for m in errors.values())
+        errors = _bounded(errors)
         first, messages = next(iter(errors.items()))
         super().__init__(f"The configuration has {count} error(s); nothing was applied. First: {first}: {messages[0]}")
         self.errors = errors
@@ -34,7 +52,11 @@ class DocumentError(Exception):
 
 # --- reading a document ------------------------------------------------------------------
 def load_text(text: str | bytes) -> Any:
-    """A document from JSON or YAML text (JSON is YAML, but its errors read better as JSON's)."""
+    """A document from JSON or YAML text (JSON is YAML, but its errors read better as JSON's).
+
+    Read through ``veloflux_site.documents``: nesting is bounded and YAML anchors and aliases are
+    refused, so a few hundred bytes cannot expand into millions of nodes.
+    """
     if len(text) > MAX_DOCUMENT_BYTES:
         raise DocumentError({"document": [f"is larger than {MAX_DOCUMENT_BYTES // 1024} KiB"]})
     if isinstance(text, bytes):
@@ -42,8 +64,10 @@ def load_text(text: str | bytes) -> Any:
     stripped = text.lstrip()
     try:
         if stripped.startswith("{"):
-            return json.loads(text)
-        return yaml.safe_load(text)
+            return loads_json(text)
+        return loads_yaml(text)
+    except DocumentRefused as exc:
+        raise DocumentError({"document": [str(exc)]})
     except (ValueError, yaml.YAMLError) as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -160,7 +184,7 @@ def validate_document(tenant_id: str, document: Any) -> dict[str, Any]:
     try:
         plan = _plan(work, document)
     except DocumentError as exc:
-        return {"valid": False, "errors": _error_list(exc.errors), "ignored": exc.ignored}
+        return invalid_answer(exc)
     except LimitExceeded as exc:
         return {"valid": False, "errors": [{"path": exc.limit, "message": str(exc)}], "ignored": []}
     return {"valid": True, "errors": [], "ignored": plan["ignored"], "diff": plan["diff"],
@@ -169,6 +193,11 @@ def validate_document(tenant_id: str, document: Any) -> dict[str, Any]:
 
 def _error_list(errors: dict[str, list[str]]) -> list[dict[str, str]]:
     return [{"path": path, "message": message} for path, messages in errors.items() for message in messages]
+
+
+def invalid_answer(exc: DocumentError) -> dict[str, Any]:
+    """What validate answers for a document that cannot be applied (bounded like the error itself)."""
+    return {"valid": False, "errors": _error_list(exc.errors), "ignored": exc.ignored[:MAX_REPORTED_ERRORS]}
 
 
 def dry_run_import(tenant_id: str, document: Any) -> dict[str, Any]:
@@ -218,5 +247,5 @@ def rollback(tenant_id: str, actor: Actor, version: int, stored: Stored | None =
                               stored=stored), "rolled_back_to": version}
 
 
-__all__ = ["DocumentError", "ItemError", "current_document", "dry_run_import", "import_document", "list_versions",
-           "load_text", "render", "rollback", "validate_document"]
+__all__ = ["DocumentError", "ItemError", "current_document", "dry_run_import", "import_document", "invalid_answer",
+           "list_versions", "load_text", "render", "rollback", "validate_document"]

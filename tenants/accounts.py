@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 
-from tenants import tokens
+from tenants import services, tokens
 from tenants.audit import Actor, stage_audit
 from tenants.models import ApiKey, Tenant, User
 from tenants.store import ApiKeyStore, TenantStore, UserStore
@@ -139,6 +139,17 @@ def login(email: str, password: str, tenant_id: str | None, ip: str) -> LoginRes
 def record_tenant_choice(user_id: str, tenant_id: str | None) -> None:
     """The web login's counterpart of ``login``'s bookkeeping (same last-used tenant)."""
     _touch_last_login(user_id, tenant_id)
+
+
+def register(data: dict, ip: str) -> tuple[Tenant, User, tokens.TokenPair]:
+    """Self-service sign-up: a new tenant and its owner, audited as the owner from ``ip``."""
+    check_login_rate(ip)
+    tenant, owner, _ = services.create_tenant_with_owner(
+        name=data["tenant_name"], plan=data["plan"], owner_email=data["email"],
+        owner_first_name=data["first_name"], owner_last_name=data["last_name"],
+        owner_password=data["password"], actor=None, new_owner_only=True, actor_ip=ip,
+    )
+    return tenant, owner, tokens.issue_pair(owner.id, tenant.id, owner.auth_epoch)
 
 
 def user_payload(user: User, tenant_id: str | None) -> dict:

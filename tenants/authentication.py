@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from django.http import HttpRequest
+from django.middleware.csrf import CsrfViewMiddleware
 from rest_framework import authentication, exceptions
 
 from tenants import tokens
@@ -12,7 +13,7 @@ from tenants.accounts import API_KEY_PREFIX, hash_api_key, touch_api_key
 from tenants.models import ApiKey
 from tenants.principal import Principal
 from tenants.store import TenantStore, UserStore, lookup_api_key
-from veloflux_site.api.errors import ApiError
+from veloflux_site.api.errors import ApiError, csrf_message
 from veloflux_site.storage.connection import get_redis
 
 
@@ -121,6 +122,13 @@ class APIKeyAuthentication(authentication.BaseAuthentication):
         return Principal(auth_method="api_key", tenant_id=record.tenant_id, role=record.role, api_key=record), record
 
 
+class _CsrfCheck(CsrfViewMiddleware):
+    def _reject(self, request: HttpRequest, reason: str) -> str:
+        # The reason itself: the failure view's answer is already a JSON error body, and
+        # wrapping it again encoded the message twice.
+        return reason
+
+
 class SessionAuthentication(authentication.BaseAuthentication):
     """The web UI's session (set by the login page), with Django's CSRF check on writes."""
 
@@ -140,13 +148,8 @@ class SessionAuthentication(authentication.BaseAuthentication):
 
     def enforce_csrf(self, request) -> None:
         # Same approach as DRF's own SessionAuthentication.
-        from django.middleware.csrf import CsrfViewMiddleware
-
-        def dummy_get_response(req: HttpRequest):  # pragma: no cover - never called
-            return None
-
-        check = CsrfViewMiddleware(dummy_get_response)
+        check = _CsrfCheck(lambda req: None)
         check.process_request(request)
         reason = check.process_view(request, None, (), {})
         if reason:
-            raise exceptions.PermissionDenied(f"CSRF failed: {reason.content.decode() or 'missing token'}")
+            raise ApiError(403, "csrf_failed", csrf_message(reason))

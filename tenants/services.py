@@ -38,12 +38,13 @@ def unique_slug(name: str) -> str:
 def create_tenant_with_owner(*, name: str, plan: str, owner_email: str, owner_first_name: str = "",
                              owner_last_name: str = "", owner_password: str | None = None,
                              actor: Actor | None = None, new_owner_only: bool = False,
-                             ) -> tuple[Tenant, User, str | None]:
+                             actor_ip: str = "") -> tuple[Tenant, User, str | None]:
     """One atomic write: tenant, slug index, owner user (new or existing) and membership.
 
     Returns (tenant, owner, temporary_password) — the temporary password is set
     only when a new owner was created without one, and is shown once.
     ``new_owner_only`` (registration) refuses an email that already has an account.
+    Without ``actor`` the new owner is the actor (registration), from ``actor_ip``.
 
     The slug and the owner are read before the write; when a parallel request
     took the slug or the email (or changed the existing owner) in between, the
@@ -54,7 +55,7 @@ def create_tenant_with_owner(*, name: str, plan: str, owner_email: str, owner_fi
             return _create_tenant_with_owner_once(
                 name=name, plan=plan, owner_email=owner_email, owner_first_name=owner_first_name,
                 owner_last_name=owner_last_name, owner_password=owner_password, actor=actor,
-                new_owner_only=new_owner_only)
+                new_owner_only=new_owner_only, actor_ip=actor_ip)
         except Conflict as exc:
             if exc.field not in ("slug", "email", "version") or attempt == 19:
                 raise
@@ -63,7 +64,7 @@ def create_tenant_with_owner(*, name: str, plan: str, owner_email: str, owner_fi
 
 def _create_tenant_with_owner_once(*, name: str, plan: str, owner_email: str, owner_first_name: str,
                                    owner_last_name: str, owner_password: str | None, actor: Actor | None,
-                                   new_owner_only: bool) -> tuple[Tenant, User, str | None]:
+                                   new_owner_only: bool, actor_ip: str) -> tuple[Tenant, User, str | None]:
     tenant_store, user_store = TenantStore(), UserStore()
     tenant = Tenant(name=name, slug=unique_slug(name), plan=plan, contact_email=owner_email,
                     contact_name=f"{owner_first_name} {owner_last_name}".strip())
@@ -90,7 +91,7 @@ def _create_tenant_with_owner_once(*, name: str, plan: str, owner_email: str, ow
         user_store.stage_update(batch, existing, owner)
         UserStore.stage_membership_index(batch, existing, owner)
         after_owner = {"memberships": owner.memberships}
-    actor = actor or Actor(owner.id, owner.email)
+    actor = actor or Actor(owner.id, owner.email, actor_ip)
     stage_audit(batch, tenant.id, actor, "tenant.create", "tenant", tenant.id, None, tenant.public_dict())
     stage_audit(batch, None, actor, "tenant.create", "tenant", tenant.id, None, tenant.public_dict())
     stage_audit(batch, tenant.id, actor, "user.add", "user", owner.id, None, after_owner)

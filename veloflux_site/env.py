@@ -6,6 +6,7 @@ expected, so a bad deployment fails at start instead of at the first request.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -122,6 +123,28 @@ def env_list(name: str, default: object = _REQUIRED) -> list[str]:
     if value is None:
         return list(default)  # type: ignore[call-overload]
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost``, 127.0.0.0/8 or ::1 (a host name other than localhost is not known to be local)."""
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def env_networks(name: str, default: object = _REQUIRED) -> list[str]:
+    """Comma-separated IP addresses or CIDR networks (``10.0.0.0/8``), normalized; "*" is refused."""
+    networks = []
+    for item in env_list(name, default):
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=True)))
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{name}={item!r} is invalid: expected IP addresses or networks such as "
+                                       f"10.0.0.1 or 10.0.0.0/8, comma-separated ({exc}).")
+    return networks
 
 
 REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+sentinel", "redis+cluster")

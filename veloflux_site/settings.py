@@ -17,8 +17,10 @@ from veloflux_site.env import (
     env_float,
     env_int,
     env_list,
+    env_networks,
     env_redis_url,
     env_str,
+    is_loopback,
     load_dotenv,
 )
 
@@ -34,6 +36,16 @@ if SECRET_KEY is None:
     raise ImproperlyConfigured("Environment variable VF_SECRET_KEY is required when VF_ENV=production.")
 if VF_ENV == "production" and (SECRET_KEY == _DEV_SECRET or len(SECRET_KEY) < 50):
     raise ImproperlyConfigured("VF_SECRET_KEY must be a random string of at least 50 characters in production.")
+
+# The address the web process listens on (the Procfile's --host). Debug pages show settings and
+# source to whoever can reach them, so debug mode serves loopback only: refused here at start,
+# and DebugLoopbackOnlyMiddleware refuses any request that arrives on another address anyway.
+WEB_HOST = env_str("VF_WEB_HOST", "127.0.0.1")
+if DEBUG and not is_loopback(WEB_HOST):
+    raise ImproperlyConfigured(
+        f"VF_WEB_HOST={WEB_HOST!r} is not a loopback address, and debug mode is on (VF_DEBUG, on by default when "
+        "VF_ENV=development): its error pages would show settings to anyone. Set VF_ENV=production (and "
+        "VF_SECRET_KEY), or listen on 127.0.0.1.")
 
 ALLOWED_HOSTS = env_list("VF_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("VF_CSRF_TRUSTED_ORIGINS", [])
@@ -55,7 +67,9 @@ LOGIN_MAX_FAILURES = env_int("VF_LOGIN_MAX_FAILURES", 5, minimum=1, maximum=1000
 LOGIN_LOCKOUT = env_duration("VF_LOGIN_LOCKOUT", "15m")
 LOGIN_RATE_PER_IP = env_int("VF_LOGIN_RATE_PER_IP", 30, minimum=1, maximum=100_000)
 LOGIN_RATE_WINDOW = env_duration("VF_LOGIN_RATE_WINDOW", "1m")
-TRUSTED_PROXIES = env_list("VF_TRUSTED_PROXIES", [])
+# The proxies whose X-Forwarded-For is believed (empty: none). uvicorn gets the same list
+# (--forwarded-allow-ips in the Procfile) and veloflux_site.api.client_ip applies the same rule.
+TRUSTED_PROXIES = env_networks("VF_TRUSTED_PROXIES", [])
 AUDIT_STREAM_MAXLEN = env_int("VF_AUDIT_STREAM_MAXLEN", 100_000, minimum=100)
 ACCESS_LOG_MAXLEN = env_int("VF_ACCESS_LOG_MAXLEN", 10_000, minimum=100)
 # An error-rate alert opens when a tenant's 5xx share over the window passes the threshold.
@@ -112,6 +126,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "veloflux_site.api.middleware.DebugLoopbackOnlyMiddleware",
     "veloflux_site.api.middleware.RequestIdMiddleware",
     "veloflux_site.api.middleware.StoreUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -177,7 +192,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "veloflux_site.api.parsers.BoundedJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
@@ -187,6 +202,13 @@ REST_FRAMEWORK = {
 }
 API_PAGE_SIZE = env_int("VF_API_PAGE_SIZE", 50, minimum=1, maximum=1000)
 API_MAX_PAGE_SIZE = env_int("VF_API_MAX_PAGE_SIZE", 500, minimum=1, maximum=10_000)
+# Bounds on what one request may make the server read (veloflux_site/documents.py): body size (413 above it)
+# and how deep JSON/YAML documents may nest (400 above it; YAML anchors and aliases are always refused).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("VF_API_MAX_BODY_BYTES", 2_621_440, minimum=1024, maximum=1 << 30)
+API_MAX_DEPTH = env_int("VF_API_MAX_DEPTH", 32, minimum=4, maximum=200)
+# Paths that take more than DATA_UPLOAD_MAX_MEMORY_SIZE (checked at the ASGI edge, veloflux_site/api/body_limit.py):
+# a platform backup (balancer.backup.MAX_BACKUP_BYTES).
+API_LARGE_BODY_PATHS = {"/api/backup/restore": 512 * 2**20}
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "VeloFlux API",

@@ -19,6 +19,7 @@ from balancer.store import load_snapshot
 from tenants.permissions import IsPlatformAdmin, role_required
 from veloflux_site.api.errors import ApiError
 from veloflux_site.api.pagination import paginate_list
+from veloflux_site.documents import DocumentRefused, loads_json
 
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 
@@ -55,8 +56,7 @@ class ConfigValidateView(DocumentView):
         try:
             document = self.document()
         except config_io.DocumentError as exc:
-            return Response({"valid": False, "errors": [{"path": p, "message": m} for p, ms in exc.errors.items()
-                                                        for m in ms], "ignored": []})
+            return Response(config_io.invalid_answer(exc))
         return Response(config_io.validate_document(self.tenant_id(), document))
 
 
@@ -160,9 +160,9 @@ class BackupRestoreView(BalancerView):
             raise ApiError(413, "payload_too_large", f"A backup may be at most {backup.MAX_BACKUP_BYTES // 2**20} MiB. "
                            "Nothing was changed.")
         try:
-            data = json.loads(raw or b"null")
-        except ValueError as exc:
-            raise ApiError(400, "invalid_backup", f"The backup is not valid JSON ({exc}). Nothing was changed.")
+            data = loads_json(raw or b"null")
+        except DocumentRefused as exc:
+            raise ApiError(400, "invalid_backup", f"The backup cannot be read: {exc} Nothing was changed.")
         document = data.get("backup") if isinstance(data, dict) and set(data) == {"backup"} else data
         return Response(backup.restore_backup(document))
 

@@ -77,3 +77,21 @@ ensure_local_redis() {
   for _ in $(seq 1 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && return 0; sleep 0.1; done
   die "redis-server did not start; see var/redis/redis.log"
 }
+
+# Production settings unless the operator chose otherwise (in the environment or .env), with a
+# SECRET_KEY generated once and kept in var/secret_key (mode 600): debug pages (settings, source)
+# are never what bin/up serves.
+_dotenv_sets() { grep -qE "^[[:space:]]*$1=" "$VF_ROOT/.env" 2>/dev/null; }
+
+use_production_settings() {
+  _dotenv_sets VF_ENV || export VF_ENV="${VF_ENV:-production}"
+  if [ -z "${VF_SECRET_KEY:-}" ] && ! _dotenv_sets VF_SECRET_KEY; then
+    local file="$VF_ROOT/var/secret_key"
+    mkdir -p "$VF_ROOT/var"
+    [ -s "$file" ] || (umask 077 && python3 -c 'import secrets; print(secrets.token_urlsafe(64))' > "$file")
+    VF_SECRET_KEY="$(cat "$file")"
+    export VF_SECRET_KEY
+  fi
+  # bin/up serves plain http on 127.0.0.1; behind TLS set VF_SECURE_COOKIES=true.
+  _dotenv_sets VF_SECURE_COOKIES || export VF_SECURE_COOKIES="${VF_SECURE_COOKIES:-false}"
+}

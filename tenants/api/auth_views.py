@@ -10,7 +10,7 @@ from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from tenants import accounts, services, tokens
+from tenants import accounts, tokens
 from tenants.api.serializers import (
     ApiKeyCreateSerializer,
     LoginSerializer,
@@ -62,13 +62,7 @@ class RegisterView(ApiView):
 
     def post(self, request):
         data = self.validated()
-        accounts.check_login_rate(client_ip(request))
-        tenant, owner, _ = services.create_tenant_with_owner(
-            name=data["tenant_name"], plan=data["plan"], owner_email=data["email"],
-            owner_first_name=data["first_name"], owner_last_name=data["last_name"],
-            owner_password=data["password"], actor=None, new_owner_only=True,
-        )
-        pair = tokens.issue_pair(owner.id, tenant.id, owner.auth_epoch)
+        tenant, owner, pair = accounts.register(data, client_ip(request))
         return token_response(owner, tenant.id, pair, status.HTTP_201_CREATED)
 
 

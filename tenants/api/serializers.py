@@ -8,6 +8,7 @@ from rest_framework import serializers
 from billing.plans import PLANS
 from tenants.audit import is_stream_id
 from tenants.models import ROLES
+from veloflux_site.storage import keys
 
 
 class PasswordField(serializers.CharField):
@@ -30,7 +31,20 @@ class NewPasswordField(PasswordField):
 
 class EmailField(serializers.EmailField):
     def to_internal_value(self, data):
-        return super().to_internal_value(data).strip().lower()
+        value = super().to_internal_value(data).strip().lower()
+        # RFC 5322 allows braces in an address, but an email is part of Redis keys (its unique index).
+        if not keys.is_safe_part(value):
+            raise serializers.ValidationError("cannot contain braces or spaces")
+        return value
+
+
+class TenantIdField(serializers.RegexField):
+    """A tenant id as the API hands them out (``tn_…``): anything else cannot name a tenant."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 64)
+        super().__init__(r"^[A-Za-z0-9_-]+$", **kwargs)
+        self.error_messages["invalid"] = "is not a tenant id (letters, digits, _ and -)"
 
 
 PLAN_CHOICES = [(plan_id, plan.name) for plan_id, plan in PLANS.items()]
@@ -39,7 +53,7 @@ PLAN_CHOICES = [(plan_id, plan.name) for plan_id, plan in PLANS.items()]
 class LoginSerializer(serializers.Serializer):
     email = EmailField(max_length=254)
     password = PasswordField()
-    tenant_id = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    tenant_id = TenantIdField(required=False, allow_blank=True)
 
 
 class RegisterSerializer(serializers.Serializer):

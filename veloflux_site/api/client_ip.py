@@ -1,4 +1,11 @@
-"""The client's address, trusting X-Forwarded-For only from configured proxies."""
+"""The client's address, trusting X-Forwarded-For only from configured proxies.
+
+The one client-address function of the app (login rate limit, audit entries, web login).
+``settings.TRUSTED_PROXIES`` (VF_TRUSTED_PROXIES, empty: none) is also what the Procfile gives
+uvicorn (``--forwarded-allow-ips``), whose default would trust 127.0.0.1. uvicorn applies the
+same rule first, so REMOTE_ADDR is already the client behind a trusted proxy and walking the
+header again changes nothing; under another server (or the test client) this does the work.
+"""
 
 from __future__ import annotations
 

@@ -11,9 +11,11 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from veloflux_site.documents import DocumentRefused, clip
 from veloflux_site.storage.errors import (
     UNAVAILABLE_ERRORS,
     Conflict,
+    InvalidKeyPart,
     LimitExceeded,
     NotFound,
     StaleVersion,
@@ -52,11 +54,35 @@ class ApiError(exceptions.APIException):
         self.extra = extra or {}
 
 
+# An error answer stays small whatever the input: messages may quote what the caller sent.
+MAX_FIELDS = 100
+
+
+def _clip_fields(fields: dict[str, list[str]]) -> dict[str, list[str]]:
+    names = list(fields)
+    clipped = {clip(str(name), 200): [clip(str(m)) for m in fields[name][:10]] for name in names[:MAX_FIELDS]}
+    if len(names) > MAX_FIELDS:
+        clipped["non_field_errors"] = [*clipped.get("non_field_errors", []),
+                                       f"... and {len(names) - MAX_FIELDS} more fields with errors (not shown)"]
+    return clipped
+
+
+def _clip_strings(value: Any, depth: int = 0) -> Any:
+    """Long strings clipped inside an error's extra data (e.g. bulk's per-item results); our own shapes, shallow."""
+    if isinstance(value, str):
+        return clip(value)
+    if depth < 6 and isinstance(value, dict):
+        return {key: _clip_strings(item, depth + 1) for key, item in value.items()}
+    if depth < 6 and isinstance(value, list):
+        return [_clip_strings(item, depth + 1) for item in value]
+    return value
+
+
 def error_body(code: str, message: str, fields: dict | None = None, **extra: Any) -> dict:
-    body: dict[str, Any] = {"code": code, "message": message}
+    body: dict[str, Any] = {"code": code, "message": clip(message)}
     if fields:
-        body["fields"] = fields
-    body.update(extra)
+        body["fields"] = _clip_fields(fields)
+    body.update({name: _clip_strings(value) for name, value in extra.items()})
     return {"error": body}
 
 
@@ -97,6 +123,12 @@ def _too_big_message() -> str:
 def _response_for(exc: Exception) -> Response | None:
     if isinstance(exc, RequestDataTooBig):
         return Response(error_body("payload_too_large", _too_big_message()), status=413)
+    if isinstance(exc, DocumentRefused):
+        return Response(error_body(exc.code, str(exc)), status=exc.status)
+    if isinstance(exc, InvalidKeyPart):
+        # Validation at the edge should have refused this text; never a 500 when it did not.
+        log.warning("identifier refused by the key builder: %s", exc)
+        return Response(error_body(exc.code, str(exc)), status=400)
     if isinstance(exc, ApiError):
         body = error_body(exc.error_code, exc.message, exc.fields, **exc.extra)
         return Response(body, status=exc.status_code, headers=exc.headers)
@@ -158,8 +190,12 @@ def handler403(request, exception=None) -> JsonResponse:
     return json_error(403, "permission_denied", str(exception) or "You may not do this.")
 
 
+def csrf_message(reason: str) -> str:
+    return f"CSRF verification failed: {(reason or 'no token').rstrip('.')}. Reload the page and try again."
+
+
 def csrf_failure(request, reason: str = "") -> JsonResponse:
-    return json_error(403, "csrf_failed", f"CSRF verification failed ({reason}). Reload the page and try again.")
+    return json_error(403, "csrf_failed", csrf_message(reason))
 
 
 __all__ = ["ApiError", "error_body", "exception_handler", "status"]

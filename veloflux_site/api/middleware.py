@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import contextvars
+import ipaddress
 import logging
 import re
 import uuid
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from veloflux_site.api.errors import STORE_UNAVAILABLE_MESSAGE, error_body
-from veloflux_site.storage.errors import UNAVAILABLE_ERRORS
+from veloflux_site.storage.errors import UNAVAILABLE_ERRORS, InvalidKeyPart
 
 log = logging.getLogger("veloflux.api")
 current_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
@@ -40,7 +42,7 @@ class RequestIdMiddleware:
 
 
 class StoreUnavailableMiddleware:
-    """Redis errors escaping non-DRF views (pages, health) become a 503, not a 500."""
+    """Redis errors escaping non-DRF views (pages, health) become a 503, and invalid key parts a 400, not a 500."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -49,9 +51,37 @@ class StoreUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, InvalidKeyPart):  # the API's safety net, for pages too: a 400, never a 500
+            log.warning("identifier refused by the key builder on %s: %s", request.path, exception)
+            return JsonResponse(error_body(exception.code, str(exception)), status=400)
         if isinstance(exception, UNAVAILABLE_ERRORS):
             log.warning("store unavailable on %s: %s", request.path, exception)
             response = JsonResponse(error_body("store_unavailable", STORE_UNAVAILABLE_MESSAGE), status=503)
             response["Retry-After"] = "5"
             return response
         return None
+
+
+class DebugLoopbackOnlyMiddleware:
+    """With DEBUG on, answer only requests that arrived on a loopback address.
+
+    Settings refuse DEBUG with a non-loopback VF_WEB_HOST; this catches a server started some
+    other way (``uvicorn --host 0.0.0.0`` by hand). The local address is the ASGI ``server``.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if settings.DEBUG and not _arrived_on_loopback(request):
+            return JsonResponse(error_body("debug_mode_local_only", "This server runs in debug mode, which serves "
+                                           "only 127.0.0.1; its operator must set VF_ENV=production."), status=403)
+        return self.get_response(request)
+
+
+def _arrived_on_loopback(request: HttpRequest) -> bool:
+    local = str(request.META.get("SERVER_NAME", ""))
+    try:
+        return ipaddress.ip_address(local.strip("[]")).is_loopback
+    except ValueError:
+        return True  # a Unix socket or a test client's name: not reachable from another machine

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import secrets
 from collections.abc import Coroutine
@@ -28,6 +27,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from redis.exceptions import RedisError
 
 from tenants.channels_auth import resolve_principal
+from veloflux_site.documents import loads_json
 from veloflux_site.realtime import hub
 from veloflux_site.realtime.broker import get_broker
 from veloflux_site.realtime.outbox import envelope, outbox_for, publication_frame
@@ -122,7 +122,7 @@ class HubConsumer(BrokerConsumer):
             await self.send_envelope("error", {"code": 100, "message": "send JSON text frames up to 64 KiB"})
             return
         try:
-            frame = json.loads(text_data)
+            frame = loads_json(text_data)  # bounded nesting: a deep frame is a ValueError, not a crash
             if not isinstance(frame, dict):
                 raise ValueError
         except ValueError:

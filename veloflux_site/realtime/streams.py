@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
 
+from veloflux_site.documents import loads_json
 from veloflux_site.realtime import snapshots
 from veloflux_site.realtime.broker import Subscriber, get_broker
 from veloflux_site.realtime.consumers import BrokerConsumer
@@ -61,7 +62,7 @@ class StreamConsumer(BrokerConsumer):
     async def receive(self, text_data=None, bytes_data=None):
         # {"type": "refresh"} asks for a snapshot now; anything else is ignored.
         try:
-            wants_refresh = json.loads(text_data or "{}").get("type") == "refresh"
+            wants_refresh = loads_json(text_data or "{}").get("type") == "refresh"
         except (ValueError, AttributeError):
             wants_refresh = False
         if wants_refresh:

@@ -40,6 +40,22 @@ class LimitExceeded(StoreError):
         self.maximum = maximum
 
 
+class InvalidKeyPart(StoreError, ValueError):
+    """Text that cannot be part of a Redis key (empty, with whitespace or braces): a caller's bad input.
+
+    The API validates identifiers before they reach the key builder; this is the safety net
+    (a 400, never a 500) for any that slips through.
+    """
+
+    code = "invalid_identifier"
+
+    def __init__(self, part: object):
+        shown = repr(part) if len(repr(part)) <= 60 else repr(part)[:57] + "..."
+        super().__init__(f"{shown} cannot be used as an identifier: it must be non-empty, "
+                         "without spaces or braces.")
+        self.part = part
+
+
 class StoreUnavailable(StoreError):
     code = "store_unavailable"
 

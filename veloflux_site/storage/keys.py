@@ -11,14 +11,21 @@ from __future__ import annotations
 
 import re
 
+from veloflux_site.storage.errors import InvalidKeyPart
+
 PREFIX = "vf"
-_SAFE_PART = re.compile(r"^[^\s{}]+$")
+_SAFE_PART = re.compile(r"[^\s{}]+")  # fullmatch: "$" would let a trailing newline through
+
+
+def is_safe_part(text: object) -> bool:
+    """Whether ``text`` may be one part of a key; input validation uses it to refuse the rest at the edge."""
+    return bool(text) and bool(_SAFE_PART.fullmatch(str(text)))
 
 
 def _join(*parts: str) -> str:
     for part in parts:
-        if not part or not _SAFE_PART.match(str(part)):
-            raise ValueError(f"invalid key part {part!r}")
+        if not is_safe_part(part):
+            raise InvalidKeyPart(part)
     return ":".join((PREFIX, *map(str, parts)))
 
 
@@ -33,8 +40,8 @@ def tenant_tag(tenant_id: str) -> str:
 def tenant(tenant_id: str, *parts: str) -> str:
     """A key owned by one tenant, inside that tenant's hash slot."""
     for part in parts:
-        if not part or not _SAFE_PART.match(str(part)):
-            raise ValueError(f"invalid key part {part!r}")
+        if not is_safe_part(part):
+            raise InvalidKeyPart(part)
     return ":".join((PREFIX, tenant_tag(tenant_id), *map(str, parts)))
 
 
