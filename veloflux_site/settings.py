@@ -158,7 +158,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "EXCEPTION_HANDLER": "veloflux_site.api.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "veloflux_site.api.schema.VeloFluxAutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 API_PAGE_SIZE = env_int("VF_API_PAGE_SIZE", 50, minimum=1, maximum=1000)

@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 from django.http import Http404, HttpResponse
-from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import NotFound
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
@@ -19,6 +18,7 @@ from balancer.store import load_snapshot
 from tenants.permissions import IsPlatformAdmin, role_required
 from veloflux_site.api.errors import ApiError
 from veloflux_site.api.pagination import paginate_list
+from veloflux_site.api.schema import list_endpoint
 
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 
@@ -105,7 +105,7 @@ class ConfigImportView(DocumentView):
 
 
 class ConfigVersionsView(BalancerView):
-    @extend_schema(operation_id="config_versions_list")
+    @list_endpoint("config_versions_list", "ConfigVersionPage")
     def get(self, request):
         return Response(paginate_list(request, config_io.list_versions(self.tenant_id())))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import status
 from rest_framework.response import Response
 
@@ -23,13 +23,14 @@ from balancer.api.serializers import (
 from balancer.store import BackendStore, RouteStore, load_snapshot, read_health, read_health_detail
 from veloflux_site.api.errors import ApiError
 from veloflux_site.api.pagination import paginate_list
+from veloflux_site.api.schema import answers, list_endpoint
 
 
 # --- pools ---------------------------------------------------------------------------------
 class PoolListView(BalancerView):
     serializer_class = PoolSerializer
 
-    @extend_schema(operation_id="pools_list")
+    @list_endpoint("pools_list", "PoolPage")
     def get(self, request):
         snapshot = load_snapshot(self.tenant_id())
         counts: dict[str, int] = {}
@@ -42,6 +43,7 @@ class PoolListView(BalancerView):
                  for p in sorted(snapshot.pools.values(), key=lambda p: p.name)]
         return Response(paginate_list(request, pools))
 
+    @answers(201)
     def post(self, request):
         return self.create("pool", lambda pool: pool_payload(pool, 0, 0))
 
@@ -67,6 +69,7 @@ class PoolDetailView(BalancerView):
 
     patch = put
 
+    @answers(200)  # the pool and what a forced delete removed with it
     def delete(self, request, name: str):
         force = truthy(request.query_params.get("force"))
         version = self.body_version(dict(request.query_params.items()))
@@ -79,7 +82,8 @@ class PoolDetailView(BalancerView):
 class BackendListView(BalancerView):
     serializer_class = BackendSerializer
 
-    @extend_schema(operation_id="backends_list")
+    @list_endpoint("backends_list", "BackendPage", parameters=[
+        OpenApiParameter("pool", str), OpenApiParameter("state", str), OpenApiParameter("region", str)])
     def get(self, request):
         snapshot = load_snapshot(self.tenant_id())
         backends = sorted(snapshot.backends.values(), key=lambda b: (b.pool, b.address, b.id))
@@ -93,6 +97,7 @@ class BackendListView(BalancerView):
         health = read_health([b.id for b in backends])
         return Response(paginate_list(request, [backend_payload(b, health.get(b.id)) for b in backends]))
 
+    @answers(201)
     def post(self, request):
         return self.create("backend", lambda backend: backend_payload(backend, None))
 
@@ -125,7 +130,8 @@ class BackendDetailView(BalancerView):
 class RouteListView(BalancerView):
     serializer_class = RouteSerializer
 
-    @extend_schema(operation_id="routes_list")
+    @list_endpoint("routes_list", "RoutePage",
+                   parameters=[OpenApiParameter("pool", str), OpenApiParameter("host", str)])
     def get(self, request):
         snapshot = load_snapshot(self.tenant_id())
         routes = sorted(snapshot.routes.values(), key=lambda r: (r.host, r.path_prefix))
@@ -135,6 +141,7 @@ class RouteListView(BalancerView):
                 routes = [r for r in routes if getattr(r, name) == wanted.lower() or getattr(r, name) == wanted]
         return Response(paginate_list(request, [route_payload(r) for r in routes]))
 
+    @answers(201)
     def post(self, request):
         return self.create("route", route_payload)
 

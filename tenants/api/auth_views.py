@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from django.urls import NoReverseMatch, reverse
-from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -27,6 +26,7 @@ from tenants.store import ApiKeyStore, TenantStore, UserStore
 from veloflux_site.api.client_ip import client_ip
 from veloflux_site.api.errors import ApiError
 from veloflux_site.api.pagination import paginate_list
+from veloflux_site.api.schema import answers, list_endpoint
 from veloflux_site.api.views import ApiView
 
 
@@ -60,6 +60,7 @@ class RegisterView(ApiView):
     permission_classes = (AllowAny,)
     serializer_class = RegisterSerializer
 
+    @answers(201)
     def post(self, request):
         data = self.validated()
         accounts.check_login_rate(client_ip(request))
@@ -93,6 +94,7 @@ class RefreshView(ApiView):
 class LogoutView(ApiView):
     serializer_class = LogoutSerializer
 
+    @answers(204, None)
     def post(self, request):
         data = self.validated()
         # Check the refresh token first, so a bad one changes nothing (not even the access token).
@@ -160,12 +162,13 @@ class ApiKeyListView(ApiView):
     permission_classes = (AdminOnly,)
     serializer_class = ApiKeyCreateSerializer
 
-    @extend_schema(operation_id="auth_api_keys_list")
+    @list_endpoint("auth_api_keys_list", "ApiKeyPage")
     def get(self, request):
         keys = sorted(ApiKeyStore(self.tenant_id()).all(), key=lambda k: k.created_at)
         keys = accounts.api_keys_with_last_use(self.tenant_id(), keys)
         return Response(paginate_list(request, [_key_payload(k) for k in keys]))
 
+    @answers(201)
     def post(self, request):
         data = self.validated()
         if not self.principal.is_platform_admin and ROLE_RANK[data["role"]] > ROLE_RANK[self.principal.role]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import status
 from rest_framework.response import Response
 
@@ -25,6 +25,7 @@ from tenants.permissions import (
 from tenants.store import TenantStore, UserStore
 from veloflux_site.api.errors import ApiError
 from veloflux_site.api.pagination import page_params, paginate_list
+from veloflux_site.api.schema import answers, list_endpoint
 from veloflux_site.api.views import ApiView
 
 
@@ -62,7 +63,7 @@ class TenantListView(ApiView):
             return [IsPlatformAdmin()]
         return super().get_permissions()
 
-    @extend_schema(operation_id="tenants_list")
+    @list_endpoint("tenants_list", "TenantPage")
     def get(self, request):
         principal = self.principal
         if principal.is_platform_admin:
@@ -74,6 +75,7 @@ class TenantListView(ApiView):
         tenants = TenantStore().get_many(ids)
         return Response(paginate_list(request, [tenant_payload(t) for t in tenants]))
 
+    @answers(201)
     def post(self, request):
         data = self.validated()
         first, _, last = data["owner_name"].strip().partition(" ")
@@ -148,12 +150,13 @@ class MemberListView(TenantScopedView):
     permission_classes = (ViewerReadsAdminWrites,)
     serializer_class = MemberCreateSerializer
 
-    @extend_schema(operation_id="tenants_users_list")
+    @list_endpoint("tenants_users_list", "MemberPage")
     def get(self, request, tenant_id: str):
         tenant = self.tenant(tenant_id)
         members = sorted(UserStore().members(tenant.id), key=lambda u: (u.created_at, u.id))
         return Response(paginate_list(request, [member_payload(u, tenant.id) for u in members]))
 
+    @answers(201)
     def post(self, request, tenant_id: str):
         tenant = self.tenant(tenant_id)
         data = self.validated()
@@ -223,6 +226,8 @@ class TenantUsageView(TenantScopedView):
 
 
 class TenantAlertsView(TenantScopedView):
+    @list_endpoint("tenants_alerts_list", "AlertPage",
+                   parameters=[OpenApiParameter("state", str, enum=["active", "resolved"])])
     def get(self, request, tenant_id: str):
         tenant = self.tenant(tenant_id)
         state = request.query_params.get("state")

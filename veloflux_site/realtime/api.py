@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from rest_framework import serializers
+from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
 from veloflux_site.api.errors import ApiError
@@ -118,6 +119,20 @@ class ForceUpdateSerializer(serializers.Serializer):
     tenant_id = serializers.CharField(max_length=64, required=False)
 
 
+class CanControlStreams(BasePermission):
+    """Tenant admins (their own tenant's streams) and platform admins (any tenant's, no X-Tenant-ID needed).
+
+    A permission class, so a caller below admin gets 403 before their body is even read.
+    """
+
+    message = "Stream controls need the admin role or higher."
+    read_role, write_role, needs_tenant = "admin", "admin", False  # read by tests/test_isolation_matrix.py
+
+    def has_permission(self, request, view) -> bool:
+        principal = request.user
+        return bool(principal and principal.is_authenticated and principal.has_role("admin"))
+
+
 def _send_control(request, action: str, data: dict) -> dict:
     """Publish a control message to every web process's streams of the caller's tenant.
 
@@ -128,8 +143,6 @@ def _send_control(request, action: str, data: dict) -> dict:
     if principal.is_platform_admin:
         tenant_id = data.get("tenant_id")
     else:
-        if not principal.has_role("admin"):
-            raise ApiError(403, "permission_denied", "Stream controls need the admin role or higher.")
         if data.get("tenant_id") not in (None, principal.tenant_id):
             raise ApiError(404, "not_found", f"tenant {data['tenant_id']!r} not found")
         tenant_id = principal.tenant_id
@@ -141,6 +154,7 @@ def _send_control(request, action: str, data: dict) -> dict:
 
 
 class StreamControlView(ApiView):
+    permission_classes = (CanControlStreams,)
     serializer_class = ControlSerializer
 
     def post(self, request):
@@ -149,6 +163,7 @@ class StreamControlView(ApiView):
 
 
 class ForceUpdateView(ApiView):
+    permission_classes = (CanControlStreams,)
     serializer_class = ForceUpdateSerializer
 
     def post(self, request):
