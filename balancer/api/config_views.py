@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from django.http import Http404, HttpResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.exceptions import NotFound
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
@@ -82,6 +83,7 @@ class ConfigExportView(BalancerView):
             raise ApiError(400, "validation_error", f"format must be json or yaml, got {fmt!r}.",
                            {"format": ["must be json or yaml"]})
 
+    @extend_schema(parameters=[OpenApiParameter("format", str, enum=["json", "yaml"])])
     def get(self, request):
         fmt = (request.query_params.get("format") or "json").lower()
         response = Response(config_io.current_document(self.tenant_id()))
@@ -90,6 +92,7 @@ class ConfigExportView(BalancerView):
 
 
 class ConfigImportView(DocumentView):
+    @extend_schema(parameters=[OpenApiParameter("dry_run", bool)])
     def post(self, request):
         document = self.document()
         if truthy(request.query_params.get("dry_run")):
@@ -179,6 +182,7 @@ class MetricsView(BalancerView):
 
 
 class AnalyticsView(BalancerView):
+    @extend_schema(parameters=[OpenApiParameter("minutes", int, description="1..2880 (default 60)")])
     def get(self, request):
         raw = request.query_params.get("minutes", "60")
         if not raw.isdigit() or not 1 <= int(raw) <= 2880:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
@@ -69,7 +70,8 @@ class PoolDetailView(BalancerView):
 
     patch = put
 
-    @answers(200)  # the pool and what a forced delete removed with it
+    @extend_schema(parameters=[OpenApiParameter("force", bool), OpenApiParameter("version", int)],
+                   responses={200: OpenApiTypes.OBJECT})  # the pool and what a forced delete removed with it
     def delete(self, request, name: str):
         force = truthy(request.query_params.get("force"))
         version = self.body_version(dict(request.query_params.items()))
@@ -120,6 +122,7 @@ class BackendDetailView(BalancerView):
 
     patch = put
 
+    @extend_schema(parameters=[OpenApiParameter("version", int)])
     def delete(self, request, backend_id: str):
         version = self.body_version(dict(request.query_params.items()))
         services.delete_object(self.tenant_id(), self.actor(), "backend", backend_id, version)
@@ -163,6 +166,7 @@ class RouteDetailView(BalancerView):
 
     patch = put
 
+    @extend_schema(parameters=[OpenApiParameter("version", int)])
     def delete(self, request, route_id: str):
         version = self.body_version(dict(request.query_params.items()))
         services.delete_object(self.tenant_id(), self.actor(), "route", route_id, version)

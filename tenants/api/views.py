@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
@@ -203,6 +203,8 @@ class TenantMetricsView(TenantScopedView):
 class TenantLogsView(TenantScopedView):
     permission_classes = (AdminOnly,)
 
+    @extend_schema(parameters=[OpenApiParameter("type", str, enum=["audit", "access"]), OpenApiParameter("cursor", str),
+                               OpenApiParameter("limit", int)])
     def get(self, request, tenant_id: str):
         tenant = self.tenant(tenant_id)
         kind = request.query_params.get("type", "audit")
@@ -265,6 +267,7 @@ class AuditView(ApiView):
             return [IsPlatformAdmin()]  # the platform's log needs no tenant, only the platform role
         return super().get_permissions()
 
+    @extend_schema(parameters=[AuditQuerySerializer])
     def get(self, request):
         query = self.validated(data=request.query_params.dict())
         entries, cursor = audit.query(

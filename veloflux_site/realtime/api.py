@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
@@ -81,6 +82,7 @@ class BroadcastView(ApiView):
 
 
 class PresenceView(ApiView):
+    @extend_schema(parameters=[ChannelQuerySerializer])
     def get(self, request):
         query = self.validated(ChannelQuerySerializer, data=request.query_params.dict())
         channel = _channel(query["channel"])
@@ -90,6 +92,7 @@ class PresenceView(ApiView):
 
 
 class HistoryView(ApiView):
+    @extend_schema(parameters=[ChannelQuerySerializer])
     def get(self, request):
         query = self.validated(ChannelQuerySerializer, data=request.query_params.dict())
         channel = _channel(query["channel"])

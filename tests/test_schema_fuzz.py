@@ -1,0 +1,77 @@
+"""schemathesis against /api/schema/: every documented operation, called in-process (WSGI) as tenant A's
+owner and as a viewer with generated input, must never be a 500, must answer only documented status codes
+and content types, and its bodies must match the schema. Bounded (a few derandomized examples per
+operation) so CI stays stable."""
+
+from __future__ import annotations
+
+import hypothesis
+import pytest
+import schemathesis
+from django.core.wsgi import get_wsgi_application
+from hypothesis import HealthCheck, strategies
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from tests.support.actors import Api, add_actor, make_tenant
+from tests.support.assertions import assert_ok
+
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+
+# What cannot run against a shared world, and why:
+EXCLUDED_PATHS = [
+    "/api/backup/restore",  # replaces every key in Redis (the caller's own user and token included) mid-run
+    "/api/auth/logout",     # revokes the token every later example of the test authenticates with
+]
+
+
+@pytest.fixture
+def world(api):
+    """Tenant A's owner and a viewer, one pool, backend and route (generated ids sometimes meet real objects)."""
+    tenant_id, owner = make_tenant("Acme Corp", "owner@acme.test")
+    as_owner = Api().as_(owner)
+    assert_ok(as_owner.post("/api/pools", {"name": "web"}), 201)
+    assert_ok(as_owner.post("/api/backends", {"address": "203.0.113.10:8080", "pool": "web"}), 201)
+    assert_ok(as_owner.post("/api/routes", {"host": "app.acme.test", "pool": "web"}), 201)
+    return {"tenant_id": tenant_id, "owner": owner, "viewer": add_actor(tenant_id, "viewer@acme.test", "viewer")}
+
+
+def load_schema():
+    """The schema /api/schema/ serves, generated in-process (no request: collection runs before Redis is up)."""
+    from drf_spectacular.generators import SchemaGenerator
+
+    document = SchemaGenerator().get_schema(request=None, public=True)
+    loaded = schemathesis.openapi.from_dict(document).exclude(path=EXCLUDED_PATHS)
+    loaded.app = get_wsgi_application()  # calls go through the WSGI handler, every middleware included
+    return loaded
+
+
+# Bugs other branches of issue 12 fix (point 5: an email with "{" or "}" is a 500). Strict: once
+# the fix is merged this XPASSes and fails, so the mark is removed then.
+KNOWN_BUGS = {
+    "POST /api/auth/login": "issue 12 point 5: ValueError 'invalid key part' for an email with { or }",
+    "PUT /api/profile": "issue 12 point 5: the same ValueError from UserStore.find_by_email for a new email with }",
+}
+
+SCHEMA = load_schema()
+OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
+
+
+def _param(operation):
+    reason = KNOWN_BUGS.get(operation.label)
+    marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+    return pytest.param(operation, id=operation.label, marks=marks)
+
+
+@pytest.mark.parametrize("role", ["owner", "viewer"])
+@pytest.mark.parametrize("operation", [_param(op) for op in OPERATIONS])
+@hypothesis.settings(max_examples=10, derandomize=True, database=None, deadline=None,
+                     suppress_health_check=list(HealthCheck))
+@hypothesis.given(data=strategies.data())
+def test_it_answers_as_documented(operation, role, world, data):
+    case = data.draw(operation.as_strategy())
+    case.call_and_validate(headers={"Authorization": f"Bearer {world[role].token}"}, checks=CHECKS)
