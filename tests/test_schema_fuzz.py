@@ -50,8 +50,9 @@ def load_schema():
     return loaded
 
 
-# Bugs other branches of issue 12 fix (point 5: an email with "{" or "}" is a 500). Strict: once
-# the fix is merged this XPASSes and fails, so the mark is removed then.
+# Bugs another branch of issue 12 fixes (point 5: an email with "{" or "}" is a 500; the fix validates emails
+# at the edge). Not strict: whether 10 examples reach such an email depends on what ran before in the session
+# (seen: XPASS in the full suite, XFAIL alone). Remove an entry once that fix is merged.
 KNOWN_BUGS = {
     "POST /api/auth/login": "issue 12 point 5: ValueError 'invalid key part' for an email with { or }",
     "PUT /api/profile": "issue 12 point 5: the same ValueError from UserStore.find_by_email for a new email with }",
@@ -63,7 +64,7 @@ OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
 
 def _param(operation):
     reason = KNOWN_BUGS.get(operation.label)
-    marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+    marks = [pytest.mark.xfail(strict=False, reason=reason)] if reason else []
     return pytest.param(operation, id=operation.label, marks=marks)
 
 

@@ -99,3 +99,43 @@ def record_payload(record: Any, health: dict[str, bool | None] | None = None) ->
     if isinstance(record, Pool):
         return pool_payload(record)
     return route_payload(record)
+
+
+# --- answers (the OpenAPI schema's response bodies; the payload functions above build them) ---------------
+class RecordOutSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    version = serializers.IntegerField()
+    created_at = serializers.CharField()
+    updated_at = serializers.CharField()
+
+
+class PoolOutSerializer(RecordOutSerializer):
+    name = serializers.CharField()
+    algorithm = serializers.CharField()
+    sticky_sessions = serializers.BooleanField()
+    health_check = serializers.DictField(allow_null=True)
+    backend_count = serializers.IntegerField(required=False, help_text="in lists and GET")
+    route_count = serializers.IntegerField(required=False, help_text="in lists and GET")
+
+
+class BackendOutSerializer(RecordOutSerializer):
+    pool = serializers.CharField()
+    address = serializers.CharField()
+    weight = serializers.IntegerField()
+    region = serializers.CharField(allow_null=True)
+    enabled = serializers.BooleanField()
+    state = serializers.CharField()
+    health_check = serializers.DictField(allow_null=True)
+    healthy = serializers.BooleanField(allow_null=True, help_text="null until the first health check")
+    health = serializers.DictField(allow_null=True, required=False, help_text="GET /api/backends/<id> only")
+
+
+class PoolDetailOutSerializer(PoolOutSerializer):
+    backends = BackendOutSerializer(many=True)
+
+
+class RouteOutSerializer(RecordOutSerializer):
+    host = serializers.CharField()
+    path_prefix = serializers.CharField()
+    pool = serializers.CharField()
+    max_body_bytes = serializers.IntegerField(allow_null=True)

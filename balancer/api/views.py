@@ -12,9 +12,13 @@ from rest_framework.response import Response
 from balancer import bulk, services
 from balancer.api.base import BalancerView, truthy
 from balancer.api.serializers import (
+    BackendOutSerializer,
     BackendSerializer,
     BulkSerializer,
+    PoolDetailOutSerializer,
+    PoolOutSerializer,
     PoolSerializer,
+    RouteOutSerializer,
     RouteSerializer,
     backend_payload,
     pool_payload,
@@ -31,7 +35,7 @@ from veloflux_site.api.schema import answers, list_endpoint
 class PoolListView(BalancerView):
     serializer_class = PoolSerializer
 
-    @list_endpoint("pools_list", "PoolPage")
+    @list_endpoint("pools_list", "PoolPage", PoolOutSerializer)
     def get(self, request):
         snapshot = load_snapshot(self.tenant_id())
         counts: dict[str, int] = {}
@@ -44,7 +48,7 @@ class PoolListView(BalancerView):
                  for p in sorted(snapshot.pools.values(), key=lambda p: p.name)]
         return Response(paginate_list(request, pools))
 
-    @answers(201)
+    @answers(201, PoolOutSerializer)
     def post(self, request):
         return self.create("pool", lambda pool: pool_payload(pool, 0, 0))
 
@@ -52,6 +56,7 @@ class PoolListView(BalancerView):
 class PoolDetailView(BalancerView):
     serializer_class = PoolSerializer
 
+    @answers(200, PoolDetailOutSerializer)
     def get(self, request, name: str):
         snapshot = load_snapshot(self.tenant_id())
         if name not in snapshot.pools:
@@ -63,6 +68,7 @@ class PoolDetailView(BalancerView):
         data["backends"] = [backend_payload(b, health.get(b.id)) for b in backends]
         return Response(data)
 
+    @answers(200, PoolOutSerializer)
     def put(self, request, name: str):
         data = self.object_body()
         pool = services.update_object(self.tenant_id(), self.actor(), "pool", name, data, self.body_version(data))
@@ -84,7 +90,7 @@ class PoolDetailView(BalancerView):
 class BackendListView(BalancerView):
     serializer_class = BackendSerializer
 
-    @list_endpoint("backends_list", "BackendPage", parameters=[
+    @list_endpoint("backends_list", "BackendPage", BackendOutSerializer, parameters=[
         OpenApiParameter("pool", str), OpenApiParameter("state", str), OpenApiParameter("region", str)])
     def get(self, request):
         snapshot = load_snapshot(self.tenant_id())
@@ -99,7 +105,7 @@ class BackendListView(BalancerView):
         health = read_health([b.id for b in backends])
         return Response(paginate_list(request, [backend_payload(b, health.get(b.id)) for b in backends]))
 
-    @answers(201)
+    @answers(201, BackendOutSerializer)
     def post(self, request):
         return self.create("backend", lambda backend: backend_payload(backend, None))
 
@@ -107,6 +113,7 @@ class BackendListView(BalancerView):
 class BackendDetailView(BalancerView):
     serializer_class = BackendSerializer
 
+    @answers(200, BackendOutSerializer)
     def get(self, request, backend_id: str):
         backend = BackendStore(self.tenant_id()).find_by_client_id(backend_id)
         if backend is None:
@@ -114,6 +121,7 @@ class BackendDetailView(BalancerView):
         healthy = read_health([backend.id]).get(backend.id)
         return Response(backend_payload(backend, healthy, read_health_detail(backend.id), detail=True))
 
+    @answers(200, BackendOutSerializer)
     def put(self, request, backend_id: str):
         data = self.object_body()
         backend = services.update_object(self.tenant_id(), self.actor(), "backend", backend_id, data,
@@ -133,7 +141,7 @@ class BackendDetailView(BalancerView):
 class RouteListView(BalancerView):
     serializer_class = RouteSerializer
 
-    @list_endpoint("routes_list", "RoutePage",
+    @list_endpoint("routes_list", "RoutePage", RouteOutSerializer,
                    parameters=[OpenApiParameter("pool", str), OpenApiParameter("host", str)])
     def get(self, request):
         snapshot = load_snapshot(self.tenant_id())
@@ -144,7 +152,7 @@ class RouteListView(BalancerView):
                 routes = [r for r in routes if getattr(r, name) == wanted.lower() or getattr(r, name) == wanted]
         return Response(paginate_list(request, [route_payload(r) for r in routes]))
 
-    @answers(201)
+    @answers(201, RouteOutSerializer)
     def post(self, request):
         return self.create("route", route_payload)
 
@@ -152,12 +160,14 @@ class RouteListView(BalancerView):
 class RouteDetailView(BalancerView):
     serializer_class = RouteSerializer
 
+    @answers(200, RouteOutSerializer)
     def get(self, request, route_id: str):
         route = RouteStore(self.tenant_id()).find_by_client_id(route_id)
         if route is None:
             raise ApiError(404, "not_found", f"route {route_id!r} not found")
         return Response(route_payload(route))
 
+    @answers(200, RouteOutSerializer)
     def put(self, request, route_id: str):
         data = self.object_body()
         route = services.update_object(self.tenant_id(), self.actor(), "route", route_id, data,

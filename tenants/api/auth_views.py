@@ -12,11 +12,15 @@ from rest_framework.response import Response
 from tenants import accounts, services, tokens
 from tenants.api.serializers import (
     ApiKeyCreateSerializer,
+    ApiKeyOutSerializer,
     LoginSerializer,
     LogoutSerializer,
+    ProfileOutSerializer,
     ProfileSerializer,
     RefreshSerializer,
     RegisterSerializer,
+    TokenOutSerializer,
+    UserOutSerializer,
 )
 from tenants.authentication import load_principal
 from tenants.middleware import SESSION_EPOCH
@@ -49,6 +53,7 @@ class LoginView(ApiView):
     permission_classes = (AllowAny,)
     serializer_class = LoginSerializer
 
+    @answers(200, TokenOutSerializer)
     def post(self, request):
         data = self.validated()
         result = accounts.login(data["email"], data["password"], data.get("tenant_id") or None, client_ip(request))
@@ -60,7 +65,7 @@ class RegisterView(ApiView):
     permission_classes = (AllowAny,)
     serializer_class = RegisterSerializer
 
-    @answers(201)
+    @answers(201, TokenOutSerializer)
     def post(self, request):
         data = self.validated()
         accounts.check_login_rate(client_ip(request))
@@ -78,6 +83,7 @@ class RefreshView(ApiView):
     permission_classes = (AllowAny,)
     serializer_class = RefreshSerializer
 
+    @answers(200, TokenOutSerializer)
     def post(self, request):
         data = self.validated()
         try:
@@ -122,10 +128,12 @@ class ProfileView(ApiView):
             raise ApiError(403, "permission_denied", "API keys have no profile; use a user's credentials.")
         return user
 
+    @answers(200, UserOutSerializer)
     def get(self, request):
         user = self._user()
         return Response(accounts.user_payload(UserStore().get(user.id), self.tenant_id()))
 
+    @answers(200, ProfileOutSerializer)
     def put(self, request):
         user = self._user()
         data = self.validated(partial=True)
@@ -162,13 +170,13 @@ class ApiKeyListView(ApiView):
     permission_classes = (AdminOnly,)
     serializer_class = ApiKeyCreateSerializer
 
-    @list_endpoint("auth_api_keys_list", "ApiKeyPage")
+    @list_endpoint("auth_api_keys_list", "ApiKeyPage", ApiKeyOutSerializer)
     def get(self, request):
         keys = sorted(ApiKeyStore(self.tenant_id()).all(), key=lambda k: k.created_at)
         keys = accounts.api_keys_with_last_use(self.tenant_id(), keys)
         return Response(paginate_list(request, [_key_payload(k) for k in keys]))
 
-    @answers(201)
+    @answers(201, ApiKeyOutSerializer)
     def post(self, request):
         data = self.validated()
         if not self.principal.is_platform_admin and ROLE_RANK[data["role"]] > ROLE_RANK[self.principal.role]:
@@ -198,6 +206,7 @@ class ApiKeyDetailView(ApiView):
             raise ApiError(404, "not_found", f"API key {kwargs['key_id']!r} not found")
         super().initial(request, *args, **kwargs)
 
+    @answers(200, ApiKeyOutSerializer)
     def get(self, request, key_id: str):
         record = ApiKeyStore(self.tenant_id()).get(key_id)
         return Response(_key_payload(accounts.api_keys_with_last_use(self.tenant_id(), [record])[0]))

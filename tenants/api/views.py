@@ -10,8 +10,11 @@ from tenants import audit, monitoring, services
 from tenants.api.serializers import (
     AuditQuerySerializer,
     MemberCreateSerializer,
+    MemberOutSerializer,
     MemberUpdateSerializer,
+    TenantCreatedOutSerializer,
     TenantCreateSerializer,
+    TenantOutSerializer,
     TenantUpdateSerializer,
     split_name,
 )
@@ -63,7 +66,7 @@ class TenantListView(ApiView):
             return [IsPlatformAdmin()]
         return super().get_permissions()
 
-    @list_endpoint("tenants_list", "TenantPage")
+    @list_endpoint("tenants_list", "TenantPage", TenantOutSerializer)
     def get(self, request):
         principal = self.principal
         if principal.is_platform_admin:
@@ -75,7 +78,7 @@ class TenantListView(ApiView):
         tenants = TenantStore().get_many(ids)
         return Response(paginate_list(request, [tenant_payload(t) for t in tenants]))
 
-    @answers(201)
+    @answers(201, TenantCreatedOutSerializer)
     def post(self, request):
         data = self.validated()
         first, _, last = data["owner_name"].strip().partition(" ")
@@ -112,9 +115,11 @@ class TenantDetailView(TenantUrlView):
     permission_classes = (role_required("viewer", "owner"),)
     serializer_class = TenantUpdateSerializer
 
+    @answers(200, TenantOutSerializer)
     def get(self, request, tenant_id: str):
         return Response(tenant_payload(TenantStore().get(self.url_tenant(tenant_id))))
 
+    @answers(200, TenantOutSerializer)
     def put(self, request, tenant_id: str):
         tenant_id = self.url_tenant(tenant_id)
         data = self.validated(partial=True)
@@ -150,13 +155,13 @@ class MemberListView(TenantScopedView):
     permission_classes = (ViewerReadsAdminWrites,)
     serializer_class = MemberCreateSerializer
 
-    @list_endpoint("tenants_users_list", "MemberPage")
+    @list_endpoint("tenants_users_list", "MemberPage", MemberOutSerializer)
     def get(self, request, tenant_id: str):
         tenant = self.tenant(tenant_id)
         members = sorted(UserStore().members(tenant.id), key=lambda u: (u.created_at, u.id))
         return Response(paginate_list(request, [member_payload(u, tenant.id) for u in members]))
 
-    @answers(201)
+    @answers(201, MemberOutSerializer)
     def post(self, request, tenant_id: str):
         tenant = self.tenant(tenant_id)
         data = self.validated()
@@ -172,10 +177,12 @@ class MemberDetailView(TenantScopedView):
     permission_classes = (ViewerReadsAdminWrites,)
     serializer_class = MemberUpdateSerializer
 
+    @answers(200, MemberOutSerializer)
     def get(self, request, tenant_id: str, user_id: str):
         tenant = self.tenant(tenant_id)
         return Response(member_payload(services.member_of(tenant.id, user_id), tenant.id))
 
+    @answers(200, MemberOutSerializer)
     def put(self, request, tenant_id: str, user_id: str):
         tenant = self.tenant(tenant_id)
         data = self.validated(partial=True)
