@@ -32,7 +32,8 @@ class BroadcastSerializer(serializers.Serializer):
 class ChannelQuerySerializer(serializers.Serializer):
     channel = serializers.CharField(max_length=256)
     limit = serializers.IntegerField(min_value=1, max_value=hub.HISTORY_SIZE, default=100)
-    since_offset = serializers.IntegerField(min_value=0, required=False)
+    # Offsets are stream ids' first part (64-bit unsigned in Redis); the bound keeps since_offset + 1 one of them.
+    since_offset = serializers.IntegerField(min_value=0, max_value=2**63 - 1, required=False)
 
 
 def _channel(name: str, field: str = "channel") -> Channel:
