@@ -14,7 +14,12 @@ from rest_framework.response import Response
 
 from balancer import backup, config_io, monitoring, services
 from balancer.api.base import BalancerView, truthy
-from balancer.api.serializers import BackupSerializer, ConfigDocumentSerializer, NoBodySerializer
+from balancer.api.serializers import (
+    BackupSerializer,
+    ConfigDocumentSerializer,
+    NoBodySerializer,
+    ReloadOutSerializer,
+)
 from balancer.store import load_snapshot
 from tenants.permissions import IsPlatformAdmin, role_required
 from veloflux_site.api.errors import ApiError
@@ -134,6 +139,7 @@ class ConfigRollbackView(BalancerView):
 class ReloadView(BalancerView):
     serializer_class = NoBodySerializer
 
+    @extend_schema(responses={200: ReloadOutSerializer})
     def post(self, request):
         committed = services.reload_routing(self.tenant_id(), self.actor())
         return Response({"reloaded": True, "routing_version": committed.routing_version,

@@ -139,3 +139,9 @@ class RouteOutSerializer(RecordOutSerializer):
     path_prefix = serializers.CharField()
     pool = serializers.CharField()
     max_body_bytes = serializers.IntegerField(allow_null=True)
+
+
+class ReloadOutSerializer(serializers.Serializer):
+    reloaded = serializers.BooleanField()
+    routing_version = serializers.IntegerField()
+    config_version = serializers.IntegerField()

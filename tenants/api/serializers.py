@@ -224,3 +224,16 @@ class ApiKeyOutSerializer(serializers.Serializer):
     created_at = serializers.CharField()
     updated_at = serializers.CharField()
     key = serializers.CharField(required=False, help_text="the secret, shown once: only in the POST answer")
+
+
+class CursorPageOutSerializer(serializers.Serializer):
+    items = serializers.ListField(child=serializers.DictField())
+    next_cursor = serializers.CharField(allow_null=True, help_text="send it back as ?cursor= for the next page")
+
+
+class AuditPageOutSerializer(CursorPageOutSerializer):
+    has_more = serializers.BooleanField()
+
+
+class LogPageOutSerializer(CursorPageOutSerializer):
+    type = serializers.ChoiceField(choices=["audit", "access"])

@@ -8,7 +8,9 @@ from rest_framework.response import Response
 
 from tenants import audit, monitoring, services
 from tenants.api.serializers import (
+    AuditPageOutSerializer,
     AuditQuerySerializer,
+    LogPageOutSerializer,
     MemberCreateSerializer,
     MemberOutSerializer,
     MemberUpdateSerializer,
@@ -211,7 +213,7 @@ class TenantLogsView(TenantScopedView):
     permission_classes = (AdminOnly,)
 
     @extend_schema(parameters=[OpenApiParameter("type", str, enum=["audit", "access"]), OpenApiParameter("cursor", str),
-                               OpenApiParameter("limit", int)])
+                               OpenApiParameter("limit", int)], responses={200: LogPageOutSerializer})
     def get(self, request, tenant_id: str):
         tenant = self.tenant(tenant_id)
         kind = request.query_params.get("type", "audit")
@@ -274,7 +276,7 @@ class AuditView(ApiView):
             return [IsPlatformAdmin()]  # the platform's log needs no tenant, only the platform role
         return super().get_permissions()
 
-    @extend_schema(parameters=[AuditQuerySerializer])
+    @extend_schema(parameters=[AuditQuerySerializer], responses={200: AuditPageOutSerializer})
     def get(self, request):
         query = self.validated(data=request.query_params.dict())
         entries, cursor = audit.query(

@@ -36,6 +36,36 @@ class ChannelQuerySerializer(serializers.Serializer):
     since_offset = serializers.IntegerField(min_value=0, max_value=2**63 - 1, required=False)
 
 
+class PublicationOutSerializer(serializers.Serializer):
+    channel = serializers.CharField()
+    offset = serializers.IntegerField()
+    epoch = serializers.CharField()
+    duplicate = serializers.BooleanField(help_text="true when the idempotency key was already used")
+
+
+class BroadcastOutSerializer(serializers.Serializer):
+    results = PublicationOutSerializer(many=True)
+
+
+class PresenceOutSerializer(serializers.Serializer):
+    channel = serializers.CharField()
+    clients = serializers.DictField(child=serializers.DictField(), help_text="client id -> {user, ...}")
+    num_clients = serializers.IntegerField()
+    num_users = serializers.IntegerField()
+
+
+class HistoryEntryOutSerializer(serializers.Serializer):
+    offset = serializers.IntegerField()
+    data = serializers.JSONField()
+
+
+class HistoryOutSerializer(serializers.Serializer):
+    channel = serializers.CharField()
+    publications = HistoryEntryOutSerializer(many=True)
+    offset = serializers.IntegerField()
+    epoch = serializers.CharField()
+
+
 def _channel(name: str, field: str = "channel") -> Channel:
     try:
         return Channel.parse(name)
@@ -62,6 +92,7 @@ def _publication(pub: hub.Publication) -> dict:
 class PublishView(ApiView):
     serializer_class = PublishSerializer
 
+    @extend_schema(responses={200: PublicationOutSerializer})
     def post(self, request):
         data = self.validated()
         channel = _channel(data["channel"])
@@ -72,6 +103,7 @@ class PublishView(ApiView):
 class BroadcastView(ApiView):
     serializer_class = BroadcastSerializer
 
+    @extend_schema(responses={200: BroadcastOutSerializer})
     def post(self, request):
         data = self.validated()
         channels = [_channel(name, "channels") for name in data["channels"]]
@@ -83,7 +115,7 @@ class BroadcastView(ApiView):
 
 
 class PresenceView(ApiView):
-    @extend_schema(parameters=[ChannelQuerySerializer])
+    @extend_schema(parameters=[ChannelQuerySerializer], responses={200: PresenceOutSerializer})
     def get(self, request):
         query = self.validated(ChannelQuerySerializer, data=request.query_params.dict())
         channel = _channel(query["channel"])
@@ -93,7 +125,7 @@ class PresenceView(ApiView):
 
 
 class HistoryView(ApiView):
-    @extend_schema(parameters=[ChannelQuerySerializer])
+    @extend_schema(parameters=[ChannelQuerySerializer], responses={200: HistoryOutSerializer})
     def get(self, request):
         query = self.validated(ChannelQuerySerializer, data=request.query_params.dict())
         channel = _channel(query["channel"])
@@ -137,6 +169,13 @@ class CanControlStreams(BasePermission):
         return bool(principal and principal.is_authenticated and principal.has_role("admin"))
 
 
+class ControlOutSerializer(serializers.Serializer):
+    action = serializers.CharField()
+    streams = serializers.ListField(child=serializers.CharField())
+    tenant_id = serializers.CharField(allow_null=True, help_text="null: every tenant (platform admins)")
+    web_processes_reached = serializers.IntegerField()
+
+
 def _send_control(request, action: str, data: dict) -> dict:
     """Publish a control message to every web process's streams of the caller's tenant.
 
@@ -161,6 +200,7 @@ class StreamControlView(ApiView):
     permission_classes = (CanControlStreams,)
     serializer_class = ControlSerializer
 
+    @extend_schema(responses={200: ControlOutSerializer})
     def post(self, request):
         data = self.validated()
         return Response(_send_control(request, data["action"], data))
@@ -170,5 +210,6 @@ class ForceUpdateView(ApiView):
     permission_classes = (CanControlStreams,)
     serializer_class = ForceUpdateSerializer
 
+    @extend_schema(responses={200: ControlOutSerializer})
     def post(self, request):
         return Response(_send_control(request, "refresh", self.validated()))
