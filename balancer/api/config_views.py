@@ -17,6 +17,9 @@ from balancer.api.base import BalancerView, truthy
 from balancer.api.serializers import (
     BackupSerializer,
     ConfigDocumentSerializer,
+    ConfigImportOutSerializer,
+    ConfigRollbackOutSerializer,
+    ConfigValidateOutSerializer,
     NoBodySerializer,
     ReloadOutSerializer,
 )
@@ -57,6 +60,7 @@ class ConfigValidateView(DocumentView):
     # Validating changes nothing: a viewer may check a document too.
     permission_classes = [role_required("viewer", "viewer")]
 
+    @extend_schema(responses={200: ConfigValidateOutSerializer})
     def post(self, request):
         try:
             document = self.document()
@@ -97,7 +101,7 @@ class ConfigExportView(BalancerView):
 
 
 class ConfigImportView(DocumentView):
-    @extend_schema(parameters=[OpenApiParameter("dry_run", bool)])
+    @extend_schema(parameters=[OpenApiParameter("dry_run", bool)], responses={200: ConfigImportOutSerializer})
     def post(self, request):
         document = self.document()
         if truthy(request.query_params.get("dry_run")):
@@ -126,6 +130,7 @@ class ConfigVersionDetailView(BalancerView):
 class ConfigRollbackView(BalancerView):
     serializer_class = NoBodySerializer
 
+    @extend_schema(responses={200: ConfigRollbackOutSerializer})
     def post(self, request, version: int):
         def run(stored: services.Stored | None) -> Response:
             return Response(config_io.rollback(self.tenant_id(), self.actor(), version, stored=stored))

@@ -145,3 +145,44 @@ class ReloadOutSerializer(serializers.Serializer):
     reloaded = serializers.BooleanField()
     routing_version = serializers.IntegerField()
     config_version = serializers.IntegerField()
+
+
+class ConfigErrorOutSerializer(serializers.Serializer):
+    path = serializers.CharField(help_text='where in the document, e.g. "pools[0].backends[1].weight"')
+    message = serializers.CharField()
+
+
+class ConfigValidateOutSerializer(serializers.Serializer):
+    valid = serializers.BooleanField()
+    errors = ConfigErrorOutSerializer(many=True)
+    ignored = serializers.ListField(child=serializers.CharField(), help_text="keys we do not use")
+    diff = serializers.JSONField(required=False, help_text="only when valid: what applying it would change")
+    summary = serializers.DictField(child=serializers.IntegerField(), required=False)
+
+
+class ConfigImportOutSerializer(serializers.Serializer):
+    dry_run = serializers.BooleanField()
+    applied = serializers.BooleanField()
+    config_version = serializers.IntegerField(allow_null=True)
+    ignored = serializers.ListField(child=serializers.CharField())
+    diff = serializers.JSONField()
+
+
+class ConfigRollbackOutSerializer(ConfigImportOutSerializer):
+    rolled_back_to = serializers.IntegerField()
+
+
+class BulkItemOutSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    op = serializers.ChoiceField(choices=["create", "update", "delete"])
+    type = serializers.ChoiceField(choices=["pool", "backend", "route"])
+    status = serializers.IntegerField()
+    id = serializers.CharField()
+    object = serializers.DictField(required=False, help_text="creates and updates")
+    removed = serializers.ListField(child=serializers.DictField(), required=False, help_text="deletes")
+
+
+class BulkOutSerializer(serializers.Serializer):
+    applied = serializers.IntegerField()
+    config_version = serializers.IntegerField(allow_null=True)
+    results = BulkItemOutSerializer(many=True)

@@ -14,6 +14,7 @@ from balancer.api.base import BalancerView, truthy
 from balancer.api.serializers import (
     BackendOutSerializer,
     BackendSerializer,
+    BulkOutSerializer,
     BulkSerializer,
     PoolDetailOutSerializer,
     PoolOutSerializer,
@@ -203,6 +204,7 @@ def _bulk_answer(applied: list, committed: services.Committed | None) -> tuple[i
 class BulkView(BalancerView):
     serializer_class = BulkSerializer
 
+    @extend_schema(responses={200: BulkOutSerializer})
     def post(self, request):
         body = self.body()
 

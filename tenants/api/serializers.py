@@ -237,3 +237,10 @@ class AuditPageOutSerializer(CursorPageOutSerializer):
 
 class LogPageOutSerializer(CursorPageOutSerializer):
     type = serializers.ChoiceField(choices=["audit", "access"])
+
+
+class TenantConfigOutSerializer(serializers.Serializer):
+    tenant_id = serializers.CharField()
+    plan = serializers.CharField()
+    limits = serializers.DictField(child=serializers.IntegerField())
+    resources = serializers.DictField(child=serializers.IntegerField(), help_text="what the tenant uses now")

@@ -14,6 +14,7 @@ from tenants.api.serializers import (
     MemberCreateSerializer,
     MemberOutSerializer,
     MemberUpdateSerializer,
+    TenantConfigOutSerializer,
     TenantCreatedOutSerializer,
     TenantCreateSerializer,
     TenantOutSerializer,
@@ -261,6 +262,7 @@ class TenantBillingView(TenantScopedView):
 
 
 class TenantConfigView(TenantScopedView):
+    @answers(200, TenantConfigOutSerializer)
     def get(self, request, tenant_id: str):
         tenant = self.tenant(tenant_id)
         return Response({"tenant_id": tenant.id, "plan": tenant.plan, "limits": tenant.limits,
