@@ -101,6 +101,7 @@ def test_it_answers_as_documented(operation, role, world, data):
 # Success answers the fuzzer rarely reaches (its bodies are mostly invalid): a real session of tenant A's
 # owner, each answer checked against the operation it is documented by. (method, schema path, URL, body)
 SESSION = [
+    ("GET", "/api/", "/api/", None),
     ("POST", "/api/pools", "/api/pools", {"name": "api", "algorithm": "least_conn"}),
     ("POST", "/api/bulk", "/api/bulk", {"operations": [{"op": "create", "type": "backend",
                                                         "data": {"address": "203.0.113.11:80", "pool": "api"}}]}),

@@ -173,6 +173,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name per choice set used by several serializers' "type" fields (else: Type163Enum, and a warning).
+    "ENUM_NAME_OVERRIDES": {"ObjectTypeEnum": ["pool", "backend", "route"], "LogTypeEnum": ["audit", "access"]},
 }
 
 # --- Data plane (manage.py runproxy; each is also a command-line option) ---------

@@ -18,6 +18,7 @@ from balancer.api.serializers import (
     BackupSerializer,
     ConfigDocumentSerializer,
     ConfigImportOutSerializer,
+    ConfigOutSerializer,
     ConfigRollbackOutSerializer,
     ConfigValidateOutSerializer,
     NoBodySerializer,
@@ -34,6 +35,7 @@ YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yam
 
 # --- configuration -------------------------------------------------------------------------
 class ConfigView(BalancerView):
+    @extend_schema(responses={200: ConfigOutSerializer})
     def get(self, request):
         snapshot = load_snapshot(self.tenant_id())
         document = config_io.build_document(snapshot)

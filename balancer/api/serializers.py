@@ -57,10 +57,12 @@ class BulkSerializer(serializers.Serializer):
                                                  '"id"?, "data"?, "version"?, "force"?}]')
 
 
-class ConfigDocumentSerializer(serializers.Serializer):
-    global_ = serializers.JSONField(required=False, source="global")
-    pools = serializers.JSONField(required=False)
-    routes = serializers.JSONField(required=False)
+# Declared through type() so that the field (and the schema) is "global", a Python keyword.
+ConfigDocumentSerializer = type("ConfigDocumentSerializer", (serializers.Serializer,), {
+    "global": serializers.JSONField(required=False),
+    "pools": serializers.JSONField(required=False),
+    "routes": serializers.JSONField(required=False),
+})
 
 
 class NoBodySerializer(serializers.Serializer):
@@ -186,3 +188,23 @@ class BulkOutSerializer(serializers.Serializer):
     applied = serializers.IntegerField()
     config_version = serializers.IntegerField(allow_null=True)
     results = BulkItemOutSerializer(many=True)
+
+
+class RemovedOutSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["pool", "backend", "route"])
+    id = serializers.CharField()
+
+
+class PoolDeletedOutSerializer(serializers.Serializer):
+    deleted = serializers.CharField(help_text="the pool's name")
+    removed = RemovedOutSerializer(many=True, help_text="the pool and, with ?force=true, its backends and routes")
+
+
+# "global" is a keyword, so the field is declared through type(): the schema must say "global", not "global_".
+ConfigOutSerializer = type("ConfigOutSerializer", (serializers.Serializer,), {
+    "global": serializers.DictField(),
+    "pools": serializers.ListField(child=serializers.DictField()),
+    "routes": serializers.ListField(child=serializers.DictField()),
+    "config_version": serializers.IntegerField(),
+    "routing_version": serializers.IntegerField(),
+})

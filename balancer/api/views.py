@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -16,6 +15,7 @@ from balancer.api.serializers import (
     BackendSerializer,
     BulkOutSerializer,
     BulkSerializer,
+    PoolDeletedOutSerializer,
     PoolDetailOutSerializer,
     PoolOutSerializer,
     PoolSerializer,
@@ -78,7 +78,7 @@ class PoolDetailView(BalancerView):
     patch = put
 
     @extend_schema(parameters=[OpenApiParameter("force", bool), OpenApiParameter("version", int)],
-                   responses={200: OpenApiTypes.OBJECT})  # the pool and what a forced delete removed with it
+                   responses={200: PoolDeletedOutSerializer})
     def delete(self, request, name: str):
         force = truthy(request.query_params.get("force"))
         version = self.body_version(dict(request.query_params.items()))

@@ -226,6 +226,8 @@ class ApiRootView(ApiView):
     LINKS = ("auth-login", "auth-register", "auth-refresh", "auth-logout", "profile", "api-keys", "tenants", "audit",
              "pools", "backends", "routes", "config", "status", "readiness", "schema", "docs")
 
+    @answers(200, {"type": "object", "description": "endpoint name -> URL",
+                   "additionalProperties": {"type": "string", "format": "uri"}})
     def get(self, request):
         links = {}
         for name in self.LINKS:
