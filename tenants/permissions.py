@@ -28,6 +28,9 @@ def role_required(read: str = "viewer", write: str = "member") -> type[BasePermi
     """
 
     class RoleRequired(BasePermission):
+        # Read by tests/test_isolation_matrix.py: the declaration it checks every endpoint against.
+        read_role, write_role, needs_tenant = read, write, True
+
         def has_permission(self, request, view) -> bool:
             principal = request.user
             if not (principal and principal.is_authenticated):

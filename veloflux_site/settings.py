@@ -197,7 +197,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "EXCEPTION_HANDLER": "veloflux_site.api.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "veloflux_site.api.schema.VeloFluxAutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 API_PAGE_SIZE = env_int("VF_API_PAGE_SIZE", 50, minimum=1, maximum=1000)
@@ -219,6 +219,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name per choice set used by several serializers' "type" fields (else: Type163Enum, and a warning).
+    "ENUM_NAME_OVERRIDES": {"ObjectTypeEnum": ["pool", "backend", "route"], "LogTypeEnum": ["audit", "access"]},
 }
 
 # --- Data plane (manage.py runproxy; each is also a command-line option) ---------

@@ -1,9 +1,10 @@
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from balancer import views as balancer_pages
 from tenants import views as tenant_pages
 from veloflux_site import health
+from veloflux_site.api.schema_views import SwaggerView
 
 api_patterns = [
     path("", include("tenants.api.urls")),
@@ -12,7 +13,7 @@ api_patterns = [
     path("", include("veloflux_site.realtime.urls")),
     path("status/health", health.readiness, name="readiness"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("docs/", SwaggerView.as_view(url_name="schema"), name="docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
 ]
 

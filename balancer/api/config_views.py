@@ -7,18 +7,28 @@ import json
 from typing import Any
 
 from django.http import Http404, HttpResponse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.exceptions import NotFound
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
 from balancer import backup, config_io, monitoring, services
 from balancer.api.base import BalancerView, truthy
-from balancer.api.serializers import BackupSerializer, ConfigDocumentSerializer, NoBodySerializer
+from balancer.api.serializers import (
+    BackupSerializer,
+    ConfigDocumentSerializer,
+    ConfigImportOutSerializer,
+    ConfigOutSerializer,
+    ConfigRollbackOutSerializer,
+    ConfigValidateOutSerializer,
+    NoBodySerializer,
+    ReloadOutSerializer,
+)
 from balancer.store import load_snapshot
 from tenants.permissions import IsPlatformAdmin, role_required
 from veloflux_site.api.errors import ApiError
 from veloflux_site.api.pagination import paginate_list
+from veloflux_site.api.schema import list_endpoint
 from veloflux_site.documents import DocumentRefused, loads_json
 
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
@@ -26,6 +36,7 @@ YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yam
 
 # --- configuration -------------------------------------------------------------------------
 class ConfigView(BalancerView):
+    @extend_schema(responses={200: ConfigOutSerializer})
     def get(self, request):
         snapshot = load_snapshot(self.tenant_id())
         document = config_io.build_document(snapshot)
@@ -52,6 +63,7 @@ class ConfigValidateView(DocumentView):
     # Validating changes nothing: a viewer may check a document too.
     permission_classes = [role_required("viewer", "viewer")]
 
+    @extend_schema(responses={200: ConfigValidateOutSerializer})
     def post(self, request):
         try:
             document = self.document()
@@ -82,6 +94,7 @@ class ConfigExportView(BalancerView):
             raise ApiError(400, "validation_error", f"format must be json or yaml, got {fmt!r}.",
                            {"format": ["must be json or yaml"]})
 
+    @extend_schema(parameters=[OpenApiParameter("format", str, enum=["json", "yaml"])])
     def get(self, request):
         fmt = (request.query_params.get("format") or "json").lower()
         response = Response(config_io.current_document(self.tenant_id()))
@@ -90,6 +103,7 @@ class ConfigExportView(BalancerView):
 
 
 class ConfigImportView(DocumentView):
+    @extend_schema(parameters=[OpenApiParameter("dry_run", bool)], responses={200: ConfigImportOutSerializer})
     def post(self, request):
         document = self.document()
         if truthy(request.query_params.get("dry_run")):
@@ -105,7 +119,7 @@ class ConfigImportView(DocumentView):
 
 
 class ConfigVersionsView(BalancerView):
-    @extend_schema(operation_id="config_versions_list")
+    @list_endpoint("config_versions_list", "ConfigVersionPage")
     def get(self, request):
         return Response(paginate_list(request, config_io.list_versions(self.tenant_id())))
 
@@ -118,6 +132,7 @@ class ConfigVersionDetailView(BalancerView):
 class ConfigRollbackView(BalancerView):
     serializer_class = NoBodySerializer
 
+    @extend_schema(responses={200: ConfigRollbackOutSerializer})
     def post(self, request, version: int):
         def run(stored: services.Stored | None) -> Response:
             return Response(config_io.rollback(self.tenant_id(), self.actor(), version, stored=stored))
@@ -131,6 +146,7 @@ class ConfigRollbackView(BalancerView):
 class ReloadView(BalancerView):
     serializer_class = NoBodySerializer
 
+    @extend_schema(responses={200: ReloadOutSerializer})
     def post(self, request):
         committed = services.reload_routing(self.tenant_id(), self.actor())
         return Response({"reloaded": True, "routing_version": committed.routing_version,
@@ -179,6 +195,7 @@ class MetricsView(BalancerView):
 
 
 class AnalyticsView(BalancerView):
+    @extend_schema(parameters=[OpenApiParameter("minutes", int, description="1..2880 (default 60)")])
     def get(self, request):
         raw = request.query_params.get("minutes", "60")
         if not raw.isdigit() or not 1 <= int(raw) <= 2880:

@@ -61,10 +61,12 @@ class BulkSerializer(serializers.Serializer):
                                                  '"id"?, "data"?, "version"?, "force"?}]')
 
 
-class ConfigDocumentSerializer(serializers.Serializer):
-    global_ = serializers.JSONField(required=False, source="global")
-    pools = serializers.JSONField(required=False)
-    routes = serializers.JSONField(required=False)
+# Declared through type() so that the field (and the schema) is "global", a Python keyword.
+ConfigDocumentSerializer = type("ConfigDocumentSerializer", (serializers.Serializer,), {
+    "global": serializers.JSONField(required=False),
+    "pools": serializers.JSONField(required=False),
+    "routes": serializers.JSONField(required=False),
+})
 
 
 class NoBodySerializer(serializers.Serializer):
@@ -107,3 +109,110 @@ def record_payload(record: Any, health: dict[str, bool | None] | None = None) ->
     if isinstance(record, Pool):
         return pool_payload(record)
     return route_payload(record)
+
+
+# --- answers (the OpenAPI schema's response bodies; the payload functions above build them) ---------------
+class RecordOutSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    version = serializers.IntegerField()
+    created_at = serializers.CharField()
+    updated_at = serializers.CharField()
+
+
+class PoolOutSerializer(RecordOutSerializer):
+    name = serializers.CharField()
+    algorithm = serializers.CharField()
+    sticky_sessions = serializers.BooleanField()
+    health_check = serializers.DictField(allow_null=True)
+    backend_count = serializers.IntegerField(required=False, help_text="in lists and GET")
+    route_count = serializers.IntegerField(required=False, help_text="in lists and GET")
+
+
+class BackendOutSerializer(RecordOutSerializer):
+    pool = serializers.CharField()
+    address = serializers.CharField()
+    weight = serializers.IntegerField()
+    region = serializers.CharField(allow_null=True)
+    enabled = serializers.BooleanField()
+    state = serializers.CharField()
+    health_check = serializers.DictField(allow_null=True)
+    healthy = serializers.BooleanField(allow_null=True, help_text="null until the first health check")
+    health = serializers.DictField(allow_null=True, required=False, help_text="GET /api/backends/<id> only")
+
+
+class PoolDetailOutSerializer(PoolOutSerializer):
+    backends = BackendOutSerializer(many=True)
+
+
+class RouteOutSerializer(RecordOutSerializer):
+    host = serializers.CharField()
+    path_prefix = serializers.CharField()
+    pool = serializers.CharField()
+    max_body_bytes = serializers.IntegerField(allow_null=True)
+
+
+class ReloadOutSerializer(serializers.Serializer):
+    reloaded = serializers.BooleanField()
+    routing_version = serializers.IntegerField()
+    config_version = serializers.IntegerField()
+
+
+class ConfigErrorOutSerializer(serializers.Serializer):
+    path = serializers.CharField(help_text='where in the document, e.g. "pools[0].backends[1].weight"')
+    message = serializers.CharField()
+
+
+class ConfigValidateOutSerializer(serializers.Serializer):
+    valid = serializers.BooleanField()
+    errors = ConfigErrorOutSerializer(many=True)
+    ignored = serializers.ListField(child=serializers.CharField(), help_text="keys we do not use")
+    diff = serializers.JSONField(required=False, help_text="only when valid: what applying it would change")
+    summary = serializers.DictField(child=serializers.IntegerField(), required=False)
+
+
+class ConfigImportOutSerializer(serializers.Serializer):
+    dry_run = serializers.BooleanField()
+    applied = serializers.BooleanField()
+    config_version = serializers.IntegerField(allow_null=True)
+    ignored = serializers.ListField(child=serializers.CharField())
+    diff = serializers.JSONField()
+
+
+class ConfigRollbackOutSerializer(ConfigImportOutSerializer):
+    rolled_back_to = serializers.IntegerField()
+
+
+class BulkItemOutSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    op = serializers.ChoiceField(choices=["create", "update", "delete"])
+    type = serializers.ChoiceField(choices=["pool", "backend", "route"])
+    status = serializers.IntegerField()
+    id = serializers.CharField()
+    object = serializers.DictField(required=False, help_text="creates and updates")
+    removed = serializers.ListField(child=serializers.DictField(), required=False, help_text="deletes")
+
+
+class BulkOutSerializer(serializers.Serializer):
+    applied = serializers.IntegerField()
+    config_version = serializers.IntegerField(allow_null=True)
+    results = BulkItemOutSerializer(many=True)
+
+
+class RemovedOutSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["pool", "backend", "route"])
+    id = serializers.CharField()
+
+
+class PoolDeletedOutSerializer(serializers.Serializer):
+    deleted = serializers.CharField(help_text="the pool's name")
+    removed = RemovedOutSerializer(many=True, help_text="the pool and, with ?force=true, its backends and routes")
+
+
+# "global" is a keyword, so the field is declared through type(): the schema must say "global", not "global_".
+ConfigOutSerializer = type("ConfigOutSerializer", (serializers.Serializer,), {
+    "global": serializers.DictField(),
+    "pools": serializers.ListField(child=serializers.DictField()),
+    "routes": serializers.ListField(child=serializers.DictField()),
+    "config_version": serializers.IntegerField(),
+    "routing_version": serializers.IntegerField(),
+})

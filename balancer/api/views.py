@@ -4,16 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
 from balancer import bulk, domains, services
 from balancer.api.base import BalancerView, truthy
 from balancer.api.serializers import (
+    BackendOutSerializer,
     BackendSerializer,
+    BulkOutSerializer,
     BulkSerializer,
+    PoolDeletedOutSerializer,
+    PoolDetailOutSerializer,
+    PoolOutSerializer,
     PoolSerializer,
+    RouteOutSerializer,
     RouteSerializer,
     backend_payload,
     pool_payload,
@@ -23,13 +29,14 @@ from balancer.api.serializers import (
 from balancer.store import BackendStore, RouteStore, load_snapshot, read_health, read_health_detail
 from veloflux_site.api.errors import ApiError
 from veloflux_site.api.pagination import paginate_list
+from veloflux_site.api.schema import answers, list_endpoint
 
 
 # --- pools ---------------------------------------------------------------------------------
 class PoolListView(BalancerView):
     serializer_class = PoolSerializer
 
-    @extend_schema(operation_id="pools_list")
+    @list_endpoint("pools_list", "PoolPage", PoolOutSerializer)
     def get(self, request):
         snapshot = load_snapshot(self.tenant_id())
         counts: dict[str, int] = {}
@@ -42,6 +49,7 @@ class PoolListView(BalancerView):
                  for p in sorted(snapshot.pools.values(), key=lambda p: p.name)]
         return Response(paginate_list(request, pools))
 
+    @answers(201, PoolOutSerializer)
     def post(self, request):
         return self.create("pool", lambda pool: pool_payload(pool, 0, 0))
 
@@ -49,6 +57,7 @@ class PoolListView(BalancerView):
 class PoolDetailView(BalancerView):
     serializer_class = PoolSerializer
 
+    @answers(200, PoolDetailOutSerializer)
     def get(self, request, name: str):
         snapshot = load_snapshot(self.tenant_id())
         if name not in snapshot.pools:
@@ -60,6 +69,7 @@ class PoolDetailView(BalancerView):
         data["backends"] = [backend_payload(b, health.get(b.id)) for b in backends]
         return Response(data)
 
+    @answers(200, PoolOutSerializer)
     def put(self, request, name: str):
         data = self.object_body()
         pool = services.update_object(self.tenant_id(), self.actor(), "pool", name, data, self.body_version(data))
@@ -67,6 +77,8 @@ class PoolDetailView(BalancerView):
 
     patch = put
 
+    @extend_schema(parameters=[OpenApiParameter("force", bool), OpenApiParameter("version", int)],
+                   responses={200: PoolDeletedOutSerializer})
     def delete(self, request, name: str):
         force = truthy(request.query_params.get("force"))
         version = self.body_version(dict(request.query_params.items()))
@@ -79,7 +91,8 @@ class PoolDetailView(BalancerView):
 class BackendListView(BalancerView):
     serializer_class = BackendSerializer
 
-    @extend_schema(operation_id="backends_list")
+    @list_endpoint("backends_list", "BackendPage", BackendOutSerializer, parameters=[
+        OpenApiParameter("pool", str), OpenApiParameter("state", str), OpenApiParameter("region", str)])
     def get(self, request):
         snapshot = load_snapshot(self.tenant_id())
         backends = sorted(snapshot.backends.values(), key=lambda b: (b.pool, b.address, b.id))
@@ -93,6 +106,7 @@ class BackendListView(BalancerView):
         health = read_health([b.id for b in backends])
         return Response(paginate_list(request, [backend_payload(b, health.get(b.id)) for b in backends]))
 
+    @answers(201, BackendOutSerializer)
     def post(self, request):
         return self.create("backend", lambda backend: backend_payload(backend, None))
 
@@ -100,6 +114,7 @@ class BackendListView(BalancerView):
 class BackendDetailView(BalancerView):
     serializer_class = BackendSerializer
 
+    @answers(200, BackendOutSerializer)
     def get(self, request, backend_id: str):
         backend = BackendStore(self.tenant_id()).find_by_client_id(backend_id)
         if backend is None:
@@ -107,6 +122,7 @@ class BackendDetailView(BalancerView):
         healthy = read_health([backend.id]).get(backend.id)
         return Response(backend_payload(backend, healthy, read_health_detail(backend.id), detail=True))
 
+    @answers(200, BackendOutSerializer)
     def put(self, request, backend_id: str):
         data = self.object_body()
         backend = services.update_object(self.tenant_id(), self.actor(), "backend", backend_id, data,
@@ -115,6 +131,7 @@ class BackendDetailView(BalancerView):
 
     patch = put
 
+    @extend_schema(parameters=[OpenApiParameter("version", int)])
     def delete(self, request, backend_id: str):
         version = self.body_version(dict(request.query_params.items()))
         services.delete_object(self.tenant_id(), self.actor(), "backend", backend_id, version)
@@ -130,7 +147,8 @@ def routed(tenant_id: str, route) -> dict[str, Any]:
 class RouteListView(BalancerView):
     serializer_class = RouteSerializer
 
-    @extend_schema(operation_id="routes_list")
+    @list_endpoint("routes_list", "RoutePage", RouteOutSerializer,
+                   parameters=[OpenApiParameter("pool", str), OpenApiParameter("host", str)])
     def get(self, request):
         snapshot = load_snapshot(self.tenant_id())
         routes = sorted(snapshot.routes.values(), key=lambda r: (r.host, r.path_prefix))
@@ -141,6 +159,7 @@ class RouteListView(BalancerView):
         statuses = domains.route_statuses(snapshot, routes)
         return Response(paginate_list(request, [route_payload(r, statuses[r.id]) for r in routes]))
 
+    @answers(201, RouteOutSerializer)
     def post(self, request):
         return self.create("route", lambda route: routed(self.tenant_id(), route))
 
@@ -148,12 +167,14 @@ class RouteListView(BalancerView):
 class RouteDetailView(BalancerView):
     serializer_class = RouteSerializer
 
+    @answers(200, RouteOutSerializer)
     def get(self, request, route_id: str):
         route = RouteStore(self.tenant_id()).find_by_client_id(route_id)
         if route is None:
             raise ApiError(404, "not_found", f"route {route_id!r} not found")
         return Response(routed(self.tenant_id(), route))
 
+    @answers(200, RouteOutSerializer)
     def put(self, request, route_id: str):
         data = self.object_body()
         route = services.update_object(self.tenant_id(), self.actor(), "route", route_id, data,
@@ -162,6 +183,7 @@ class RouteDetailView(BalancerView):
 
     patch = put
 
+    @extend_schema(parameters=[OpenApiParameter("version", int)])
     def delete(self, request, route_id: str):
         version = self.body_version(dict(request.query_params.items()))
         services.delete_object(self.tenant_id(), self.actor(), "route", route_id, version)
@@ -188,6 +210,7 @@ def _bulk_answer(applied: list, committed: services.Committed | None) -> tuple[i
 class BulkView(BalancerView):
     serializer_class = BulkSerializer
 
+    @extend_schema(responses={200: BulkOutSerializer})
     def post(self, request):
         body = self.body()
 

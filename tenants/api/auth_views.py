@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from django.urls import NoReverseMatch, reverse
-from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -13,11 +12,15 @@ from rest_framework.response import Response
 from tenants import accounts, tokens
 from tenants.api.serializers import (
     ApiKeyCreateSerializer,
+    ApiKeyOutSerializer,
     LoginSerializer,
     LogoutSerializer,
+    ProfileOutSerializer,
     ProfileSerializer,
     RefreshSerializer,
     RegisterSerializer,
+    TokenOutSerializer,
+    UserOutSerializer,
 )
 from tenants.authentication import load_principal
 from tenants.middleware import SESSION_EPOCH
@@ -27,6 +30,7 @@ from tenants.store import ApiKeyStore, TenantStore, UserStore
 from veloflux_site.api.client_ip import client_ip
 from veloflux_site.api.errors import ApiError
 from veloflux_site.api.pagination import paginate_list
+from veloflux_site.api.schema import answers, list_endpoint
 from veloflux_site.api.views import ApiView
 
 
@@ -49,6 +53,7 @@ class LoginView(ApiView):
     permission_classes = (AllowAny,)
     serializer_class = LoginSerializer
 
+    @answers(200, TokenOutSerializer)
     def post(self, request):
         data = self.validated()
         result = accounts.login(data["email"], data["password"], data.get("tenant_id") or None, client_ip(request))
@@ -60,6 +65,7 @@ class RegisterView(ApiView):
     permission_classes = (AllowAny,)
     serializer_class = RegisterSerializer
 
+    @answers(201, TokenOutSerializer)
     def post(self, request):
         data = self.validated()
         tenant, owner, pair = accounts.register(data, client_ip(request))
@@ -71,6 +77,7 @@ class RefreshView(ApiView):
     permission_classes = (AllowAny,)
     serializer_class = RefreshSerializer
 
+    @answers(200, TokenOutSerializer)
     def post(self, request):
         data = self.validated()
         try:
@@ -87,6 +94,7 @@ class RefreshView(ApiView):
 class LogoutView(ApiView):
     serializer_class = LogoutSerializer
 
+    @answers(204, None)
     def post(self, request):
         data = self.validated()
         # Check the refresh token first, so a bad one changes nothing (not even the access token).
@@ -114,10 +122,12 @@ class ProfileView(ApiView):
             raise ApiError(403, "permission_denied", "API keys have no profile; use a user's credentials.")
         return user
 
+    @answers(200, UserOutSerializer)
     def get(self, request):
         user = self._user()
         return Response(accounts.user_payload(UserStore().get(user.id), self.tenant_id()))
 
+    @answers(200, ProfileOutSerializer)
     def put(self, request):
         user = self._user()
         data = self.validated(partial=True)
@@ -154,12 +164,13 @@ class ApiKeyListView(ApiView):
     permission_classes = (AdminOnly,)
     serializer_class = ApiKeyCreateSerializer
 
-    @extend_schema(operation_id="auth_api_keys_list")
+    @list_endpoint("auth_api_keys_list", "ApiKeyPage", ApiKeyOutSerializer)
     def get(self, request):
         keys = sorted(ApiKeyStore(self.tenant_id()).all(), key=lambda k: k.created_at)
         keys = accounts.api_keys_with_last_use(self.tenant_id(), keys)
         return Response(paginate_list(request, [_key_payload(k) for k in keys]))
 
+    @answers(201, ApiKeyOutSerializer)
     def post(self, request):
         data = self.validated()
         if not self.principal.is_platform_admin and ROLE_RANK[data["role"]] > ROLE_RANK[self.principal.role]:
@@ -189,6 +200,7 @@ class ApiKeyDetailView(ApiView):
             raise ApiError(404, "not_found", f"API key {kwargs['key_id']!r} not found")
         super().initial(request, *args, **kwargs)
 
+    @answers(200, ApiKeyOutSerializer)
     def get(self, request, key_id: str):
         record = ApiKeyStore(self.tenant_id()).get(key_id)
         return Response(_key_payload(accounts.api_keys_with_last_use(self.tenant_id(), [record])[0]))
@@ -208,6 +220,8 @@ class ApiRootView(ApiView):
     LINKS = ("auth-login", "auth-register", "auth-refresh", "auth-logout", "profile", "api-keys", "tenants", "audit",
              "pools", "backends", "routes", "config", "status", "readiness", "schema", "docs")
 
+    @answers(200, {"type": "object", "description": "endpoint name -> URL",
+                   "additionalProperties": {"type": "string", "format": "uri"}})
     def get(self, request):
         links = {}
         for name in self.LINKS:

@@ -166,3 +166,109 @@ class InvitationAcceptSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     first_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
     last_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+
+
+# --- answers (the OpenAPI schema's response bodies) ---------------------------------------------------
+class TenantOutSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    slug = serializers.CharField()
+    plan = serializers.CharField()
+    active = serializers.BooleanField()
+    contact_email = serializers.CharField(allow_blank=True)
+    contact_name = serializers.CharField(allow_blank=True)
+    limits = serializers.DictField(child=serializers.IntegerField())
+    version = serializers.IntegerField()
+    created_at = serializers.CharField()
+    updated_at = serializers.CharField()
+
+
+class MemberOutSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    email = serializers.CharField()
+    first_name = serializers.CharField(allow_blank=True)
+    last_name = serializers.CharField(allow_blank=True)
+    name = serializers.CharField(allow_blank=True)
+    role = serializers.CharField(allow_null=True)
+    active = serializers.BooleanField()
+    last_login_at = serializers.CharField(allow_null=True)
+    created_at = serializers.CharField()
+    version = serializers.IntegerField()
+    temporary_password = serializers.CharField(required=False, help_text="only when we generated the password")
+
+
+class TenantCreatedOutSerializer(TenantOutSerializer):
+    owner = MemberOutSerializer()
+
+
+class MembershipOutSerializer(serializers.Serializer):
+    tenant_id = serializers.CharField()
+    role = serializers.CharField()
+
+
+class UserOutSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    email = serializers.CharField()
+    first_name = serializers.CharField(allow_blank=True)
+    last_name = serializers.CharField(allow_blank=True)
+    name = serializers.CharField(allow_blank=True)
+    tenant_id = serializers.CharField(allow_null=True)
+    role = serializers.CharField(allow_null=True)
+    tenants = MembershipOutSerializer(many=True)
+    is_platform_admin = serializers.BooleanField()
+    active = serializers.BooleanField()
+    must_change_password = serializers.BooleanField()
+    last_login_at = serializers.CharField(allow_null=True)
+    created_at = serializers.CharField()
+    version = serializers.IntegerField()
+
+
+class TokenOutSerializer(serializers.Serializer):
+    token = serializers.CharField()
+    refresh_token = serializers.CharField()
+    token_type = serializers.CharField()
+    expires_at = serializers.CharField()
+    user = UserOutSerializer()
+
+
+class ProfileOutSerializer(UserOutSerializer):
+    # After a password change over a token, the call's credentials are replaced (the old ones end).
+    token = serializers.CharField(required=False)
+    refresh_token = serializers.CharField(required=False)
+    token_type = serializers.CharField(required=False)
+    expires_at = serializers.CharField(required=False)
+
+
+class ApiKeyOutSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    tenant_id = serializers.CharField()
+    name = serializers.CharField()
+    role = serializers.CharField()
+    prefix = serializers.CharField()
+    created_by = serializers.CharField(allow_blank=True)
+    last_used_at = serializers.CharField(allow_null=True)
+    expires_at = serializers.CharField(allow_null=True)
+    version = serializers.IntegerField()
+    created_at = serializers.CharField()
+    updated_at = serializers.CharField()
+    key = serializers.CharField(required=False, help_text="the secret, shown once: only in the POST answer")
+
+
+class CursorPageOutSerializer(serializers.Serializer):
+    items = serializers.ListField(child=serializers.DictField())
+    next_cursor = serializers.CharField(allow_null=True, help_text="send it back as ?cursor= for the next page")
+
+
+class AuditPageOutSerializer(CursorPageOutSerializer):
+    has_more = serializers.BooleanField()
+
+
+class LogPageOutSerializer(CursorPageOutSerializer):
+    type = serializers.ChoiceField(choices=["audit", "access"])
+
+
+class TenantConfigOutSerializer(serializers.Serializer):
+    tenant_id = serializers.CharField()
+    plan = serializers.CharField()
+    limits = serializers.DictField(child=serializers.IntegerField())
+    resources = serializers.DictField(child=serializers.IntegerField(), help_text="what the tenant uses now")

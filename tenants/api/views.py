@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
@@ -15,10 +15,15 @@ from tenants.api.docs import (
     error,
 )
 from tenants.api.serializers import (
+    AuditPageOutSerializer,
     AuditQuerySerializer,
+    LogPageOutSerializer,
     MemberCreateSerializer,
     MemberUpdateSerializer,
+    TenantConfigOutSerializer,
+    TenantCreatedOutSerializer,
     TenantCreateSerializer,
+    TenantOutSerializer,
     TenantUpdateSerializer,
     split_name,
 )
@@ -32,6 +37,7 @@ from tenants.permissions import (
 from tenants.store import TenantStore, UserStore
 from veloflux_site.api.errors import ApiError
 from veloflux_site.api.pagination import page_params, paginate_list
+from veloflux_site.api.schema import answers, list_endpoint
 from veloflux_site.api.views import ApiView
 
 
@@ -69,7 +75,7 @@ class TenantListView(ApiView):
             return [IsPlatformAdmin()]
         return super().get_permissions()
 
-    @extend_schema(operation_id="tenants_list")
+    @list_endpoint("tenants_list", "TenantPage", TenantOutSerializer)
     def get(self, request):
         principal = self.principal
         if principal.is_platform_admin:
@@ -81,6 +87,7 @@ class TenantListView(ApiView):
         tenants = TenantStore().get_many(ids)
         return Response(paginate_list(request, [tenant_payload(t) for t in tenants]))
 
+    @answers(201, TenantCreatedOutSerializer)
     def post(self, request):
         data = self.validated()
         first, _, last = data["owner_name"].strip().partition(" ")
@@ -117,9 +124,11 @@ class TenantDetailView(TenantUrlView):
     permission_classes = (role_required("viewer", "owner"),)
     serializer_class = TenantUpdateSerializer
 
+    @answers(200, TenantOutSerializer)
     def get(self, request, tenant_id: str):
         return Response(tenant_payload(TenantStore().get(self.url_tenant(tenant_id))))
 
+    @answers(200, TenantOutSerializer)
     def put(self, request, tenant_id: str):
         tenant_id = self.url_tenant(tenant_id)
         data = self.validated(partial=True)
@@ -262,6 +271,8 @@ class TenantMetricsView(TenantScopedView):
 class TenantLogsView(TenantScopedView):
     permission_classes = (AdminOnly,)
 
+    @extend_schema(parameters=[OpenApiParameter("type", str, enum=["audit", "access"]), OpenApiParameter("cursor", str),
+                               OpenApiParameter("limit", int)], responses={200: LogPageOutSerializer})
     def get(self, request, tenant_id: str):
         tenant = self.tenant(tenant_id)
         kind = request.query_params.get("type", "audit")
@@ -285,6 +296,8 @@ class TenantUsageView(TenantScopedView):
 
 
 class TenantAlertsView(TenantScopedView):
+    @list_endpoint("tenants_alerts_list", "AlertPage",
+                   parameters=[OpenApiParameter("state", str, enum=["active", "resolved"])])
     def get(self, request, tenant_id: str):
         tenant = self.tenant(tenant_id)
         state = request.query_params.get("state")
@@ -307,6 +320,7 @@ class TenantBillingView(TenantScopedView):
 
 
 class TenantConfigView(TenantScopedView):
+    @answers(200, TenantConfigOutSerializer)
     def get(self, request, tenant_id: str):
         tenant = self.tenant(tenant_id)
         return Response({"tenant_id": tenant.id, "plan": tenant.plan, "limits": tenant.limits,
@@ -322,6 +336,7 @@ class AuditView(ApiView):
             return [IsPlatformAdmin()]  # the platform's log needs no tenant, only the platform role
         return super().get_permissions()
 
+    @extend_schema(parameters=[AuditQuerySerializer], responses={200: AuditPageOutSerializer})
     def get(self, request):
         query = self.validated(data=request.query_params.dict())
         entries, cursor = audit.query(

@@ -149,3 +149,10 @@ def platform_admin() -> Actor:
                 password_hash=make_password(PASSWORD))
     store.create(user)
     return actor_for(user.id, None)
+
+
+def platform_admin_actor(email: str = "root@veloflux.test") -> Actor:
+    """A platform administrator (no tenant), for tests that build their actors outside fixtures."""
+    user = User(email=email, is_platform_admin=True, password_hash=make_password(PASSWORD))
+    UserStore().create(user)
+    return actor_for(user.id, None)

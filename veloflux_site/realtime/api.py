@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
+from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
 from veloflux_site.api.errors import ApiError
@@ -30,7 +32,38 @@ class BroadcastSerializer(serializers.Serializer):
 class ChannelQuerySerializer(serializers.Serializer):
     channel = serializers.CharField(max_length=256)
     limit = serializers.IntegerField(min_value=1, max_value=hub.HISTORY_SIZE, default=100)
-    since_offset = serializers.IntegerField(min_value=0, required=False)
+    # Offsets are stream ids' first part (64-bit unsigned in Redis); the bound keeps since_offset + 1 one of them.
+    since_offset = serializers.IntegerField(min_value=0, max_value=2**63 - 1, required=False)
+
+
+class PublicationOutSerializer(serializers.Serializer):
+    channel = serializers.CharField()
+    offset = serializers.IntegerField()
+    epoch = serializers.CharField()
+    duplicate = serializers.BooleanField(help_text="true when the idempotency key was already used")
+
+
+class BroadcastOutSerializer(serializers.Serializer):
+    results = PublicationOutSerializer(many=True)
+
+
+class PresenceOutSerializer(serializers.Serializer):
+    channel = serializers.CharField()
+    clients = serializers.DictField(child=serializers.DictField(), help_text="client id -> {user, ...}")
+    num_clients = serializers.IntegerField()
+    num_users = serializers.IntegerField()
+
+
+class HistoryEntryOutSerializer(serializers.Serializer):
+    offset = serializers.IntegerField()
+    data = serializers.JSONField()
+
+
+class HistoryOutSerializer(serializers.Serializer):
+    channel = serializers.CharField()
+    publications = HistoryEntryOutSerializer(many=True)
+    offset = serializers.IntegerField()
+    epoch = serializers.CharField()
 
 
 def _channel(name: str, field: str = "channel") -> Channel:
@@ -59,6 +92,7 @@ def _publication(pub: hub.Publication) -> dict:
 class PublishView(ApiView):
     serializer_class = PublishSerializer
 
+    @extend_schema(responses={200: PublicationOutSerializer})
     def post(self, request):
         data = self.validated()
         channel = _channel(data["channel"])
@@ -69,6 +103,7 @@ class PublishView(ApiView):
 class BroadcastView(ApiView):
     serializer_class = BroadcastSerializer
 
+    @extend_schema(responses={200: BroadcastOutSerializer})
     def post(self, request):
         data = self.validated()
         channels = [_channel(name, "channels") for name in data["channels"]]
@@ -80,6 +115,7 @@ class BroadcastView(ApiView):
 
 
 class PresenceView(ApiView):
+    @extend_schema(parameters=[ChannelQuerySerializer], responses={200: PresenceOutSerializer})
     def get(self, request):
         query = self.validated(ChannelQuerySerializer, data=request.query_params.dict())
         channel = _channel(query["channel"])
@@ -89,6 +125,7 @@ class PresenceView(ApiView):
 
 
 class HistoryView(ApiView):
+    @extend_schema(parameters=[ChannelQuerySerializer], responses={200: HistoryOutSerializer})
     def get(self, request):
         query = self.validated(ChannelQuerySerializer, data=request.query_params.dict())
         channel = _channel(query["channel"])
@@ -118,6 +155,27 @@ class ForceUpdateSerializer(serializers.Serializer):
     tenant_id = serializers.CharField(max_length=64, required=False)
 
 
+class CanControlStreams(BasePermission):
+    """Tenant admins (their own tenant's streams) and platform admins (any tenant's, no X-Tenant-ID needed).
+
+    A permission class, so a caller below admin gets 403 before their body is even read.
+    """
+
+    message = "Stream controls need the admin role or higher."
+    read_role, write_role, needs_tenant = "admin", "admin", False  # read by tests/test_isolation_matrix.py
+
+    def has_permission(self, request, view) -> bool:
+        principal = request.user
+        return bool(principal and principal.is_authenticated and principal.has_role("admin"))
+
+
+class ControlOutSerializer(serializers.Serializer):
+    action = serializers.CharField()
+    streams = serializers.ListField(child=serializers.CharField())
+    tenant_id = serializers.CharField(allow_null=True, help_text="null: every tenant (platform admins)")
+    web_processes_reached = serializers.IntegerField()
+
+
 def _send_control(request, action: str, data: dict) -> dict:
     """Publish a control message to every web process's streams of the caller's tenant.
 
@@ -128,8 +186,6 @@ def _send_control(request, action: str, data: dict) -> dict:
     if principal.is_platform_admin:
         tenant_id = data.get("tenant_id")
     else:
-        if not principal.has_role("admin"):
-            raise ApiError(403, "permission_denied", "Stream controls need the admin role or higher.")
         if data.get("tenant_id") not in (None, principal.tenant_id):
             raise ApiError(404, "not_found", f"tenant {data['tenant_id']!r} not found")
         tenant_id = principal.tenant_id
@@ -141,15 +197,19 @@ def _send_control(request, action: str, data: dict) -> dict:
 
 
 class StreamControlView(ApiView):
+    permission_classes = (CanControlStreams,)
     serializer_class = ControlSerializer
 
+    @extend_schema(responses={200: ControlOutSerializer})
     def post(self, request):
         data = self.validated()
         return Response(_send_control(request, data["action"], data))
 
 
 class ForceUpdateView(ApiView):
+    permission_classes = (CanControlStreams,)
     serializer_class = ForceUpdateSerializer
 
+    @extend_schema(responses={200: ControlOutSerializer})
     def post(self, request):
         return Response(_send_control(request, "refresh", self.validated()))

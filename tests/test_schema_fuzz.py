@@ -1,0 +1,145 @@
+"""schemathesis against /api/schema/: every documented operation, called in-process (WSGI) as tenant A's
+owner, as a viewer and as a platform admin, with generated input, must never be a 500, must answer only
+documented status codes and content types, and its bodies must match the schema. Bounded (a few
+derandomized examples per operation) so CI stays stable."""
+
+from __future__ import annotations
+
+import json
+
+import hypothesis
+import pytest
+import schemathesis
+from django.core.wsgi import get_wsgi_application
+from hypothesis import HealthCheck, strategies
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+from werkzeug.test import Client
+
+from tests.support.actors import PASSWORD, Api, add_actor, make_tenant, platform_admin_actor
+from tests.support.assertions import assert_ok
+
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+
+# What cannot run against a shared world, and why:
+EXCLUDED_PATHS = [
+    "/api/backup/restore",  # replaces every key in Redis (the caller's own user and token included) mid-run
+    "/api/auth/logout",     # revokes the token every later example of the test authenticates with
+]
+
+
+@pytest.fixture
+def world(api):
+    """Tenant A's owner and a viewer, one of each object, and their ids by URL kwarg name (``real``)."""
+    tenant_id, owner = make_tenant("Acme Corp", "owner@acme.test")
+    viewer = add_actor(tenant_id, "viewer@acme.test", "viewer")
+    as_owner = Api().as_(owner)
+    assert_ok(as_owner.post("/api/pools", {"name": "web"}), 201)
+    backend = assert_ok(as_owner.post("/api/backends", {"address": "203.0.113.10:8080", "pool": "web"}), 201)
+    route = assert_ok(as_owner.post("/api/routes", {"host": "app.acme.test", "pool": "web"}), 201)
+    key = assert_ok(as_owner.post("/api/auth/api-keys", {"name": "ci", "role": "viewer"}), 201)
+    version = assert_ok(as_owner.get("/api/config/versions"))["items"][0]["version"]
+    real = {"tenant_id": tenant_id, "user_id": viewer.id, "key_id": key["id"], "name": "web",
+            "backend_id": backend["id"], "route_id": route["id"], "version": version}
+    root = platform_admin_actor()
+    return {"owner": owner, "viewer": viewer, "platform_admin": root, "real": real}
+
+
+def load_schema():
+    """The schema /api/schema/ serves, generated in-process (no request: collection runs before Redis is up)."""
+    from drf_spectacular.generators import SchemaGenerator
+
+    document = SchemaGenerator().get_schema(request=None, public=True)
+    loaded = schemathesis.openapi.from_dict(document).exclude(path=EXCLUDED_PATHS)
+    loaded.app = get_wsgi_application()  # calls go through the WSGI handler, every middleware included
+    return loaded
+
+
+# Bugs another branch of issue 12 fixes (point 5: an email with "{" or "}" is a 500; the fix validates emails
+# at the edge). Not strict: whether 10 examples reach such an email depends on what ran before in the session
+# (seen: XPASS in the full suite, XFAIL alone). Remove an entry once that fix is merged.
+KNOWN_BUGS = {
+    "POST /api/auth/login": "issue 12 point 5: ValueError 'invalid key part' for an email with { or }",
+    "PUT /api/profile": "issue 12 point 5: the same ValueError from UserStore.find_by_email for a new email with }",
+    "POST /api/auth/register": "issue 12 point 5: the same ValueError for an email with { or }",
+    "POST /api/tenants/{tenant_id}/users": "issue 12 point 5: the same ValueError for an email with { or }",
+}
+
+SCHEMA = load_schema()
+OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
+
+
+def _param(operation):
+    reason = KNOWN_BUGS.get(operation.label)
+    marks = [pytest.mark.xfail(strict=False, reason=reason)] if reason else []
+    return pytest.param(operation, id=operation.label, marks=marks)
+
+
+# The platform admin acts in tenant A (X-Tenant-ID), so platform-only operations answer with success too.
+@pytest.mark.parametrize("role", ["owner", "viewer", "platform_admin"])
+@pytest.mark.parametrize("operation", [_param(op) for op in OPERATIONS])
+@hypothesis.settings(max_examples=10, derandomize=True, database=None, deadline=None,
+                     suppress_health_check=list(HealthCheck))
+@hypothesis.given(data=strategies.data())
+def test_it_answers_as_documented(operation, role, world, data):
+    case = data.draw(operation.as_strategy())
+    # Generated ids are almost never ours: point half the examples at tenant A's real objects, so the
+    # success answers of detail endpoints are checked too.
+    if case.path_parameters and data.draw(strategies.booleans(), label="real objects"):
+        case.path_parameters = {**case.path_parameters,
+                                **{k: v for k, v in world["real"].items() if k in case.path_parameters}}
+    headers = {"Authorization": f"Bearer {world[role].token}"}
+    if role == "platform_admin":
+        headers["X-Tenant-ID"] = world["real"]["tenant_id"]
+    case.call_and_validate(headers=headers, checks=CHECKS)
+
+
+# Success answers the fuzzer rarely reaches (its bodies are mostly invalid): a real session of tenant A's
+# owner, each answer checked against the operation it is documented by. (method, schema path, URL, body)
+SESSION = [
+    ("GET", "/api/", "/api/", None),
+    ("POST", "/api/pools", "/api/pools", {"name": "api", "algorithm": "least_conn"}),
+    ("POST", "/api/bulk", "/api/bulk", {"operations": [{"op": "create", "type": "backend",
+                                                        "data": {"address": "203.0.113.11:80", "pool": "api"}}]}),
+    ("GET", "/api/pools/{name}", "/api/pools/web", None),
+    ("PUT", "/api/pools/{name}", "/api/pools/api", {"sticky_sessions": True}),
+    ("GET", "/api/backends/{backend_id}", "/api/backends/{backend_id}", None),
+    ("PATCH", "/api/backends/{backend_id}", "/api/backends/{backend_id}", {"weight": 5}),
+    ("GET", "/api/routes/{route_id}", "/api/routes/{route_id}", None),
+    ("DELETE", "/api/pools/{name}", "/api/pools/api?force=true", None),
+    ("GET", "/api/config", "/api/config", None),
+    ("POST", "/api/config/validate", "/api/config/validate", {"pools": [], "routes": []}),
+    ("POST", "/api/config/import", "/api/config/import?dry_run=true", {"pools": [], "routes": []}),
+    ("GET", "/api/config/versions", "/api/config/versions", None),
+    ("GET", "/api/config/versions/{version}", "/api/config/versions/{version}", None),
+    ("POST", "/api/config/versions/{version}/rollback", "/api/config/versions/{version}/rollback", None),
+    ("POST", "/api/reload", "/api/reload", None),
+    ("GET", "/api/tenants/{tenant_id}", "/api/tenants/{tenant_id}", None),
+    ("GET", "/api/tenants/{tenant_id}/users/{user_id}", "/api/tenants/{tenant_id}/users/{user_id}", None),
+    ("GET", "/api/tenants/{tenant_id}/config", "/api/tenants/{tenant_id}/config", None),
+    ("GET", "/api/tenants/{tenant_id}/logs", "/api/tenants/{tenant_id}/logs", None),
+    ("GET", "/api/audit", "/api/audit", None),
+    ("GET", "/api/auth/api-keys/{key_id}", "/api/auth/api-keys/{key_id}", None),
+    ("POST", "/api/realtime/publish", "/api/realtime/publish", {"channel": "tenant:{tenant_id}:news", "data": 1}),
+    ("GET", "/api/realtime/history", "/api/realtime/history?channel=tenant:{tenant_id}:news", None),
+    ("GET", "/api/realtime/presence", "/api/realtime/presence?channel=tenant:{tenant_id}:news", None),
+    ("POST", "/api/ws/force-update", "/api/ws/force-update", {}),
+    ("GET", "/api/profile", "/api/profile", None),
+    ("POST", "/api/auth/login", "/api/auth/login", {"email": "owner@acme.test", "password": PASSWORD}),
+]
+
+
+def test_it_documents_the_success_answers_of_a_real_session_exactly(world):
+    client = Client(SCHEMA.app)
+    headers = {"Authorization": f"Bearer {world['owner'].token}"}
+    for method, documented, url, body in SESSION:
+        url = url.format(**world["real"])
+        if body is not None:
+            body = json.loads(json.dumps(body).replace("{tenant_id}", world["real"]["tenant_id"]))
+        response = client.open(url, method=method, json=body, headers=headers)
+        assert 200 <= response.status_code < 300, (method, url, response.status_code, response.get_data()[:300])
+        SCHEMA[documented][method].validate_response(response)
