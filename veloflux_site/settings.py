@@ -5,6 +5,7 @@ A missing or invalid value stops start-up with ImproperlyConfigured naming it.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -214,3 +215,21 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("VF_LOG_LEVEL", "INFO")},
     "loggers": {"django.request": {"level": "ERROR"}},
 }
+
+# --- Backend address policy (balancer/netpolicy.py) -------------------------------
+# Private ranges (RFC 1918, CGNAT 100.64/10, ULA fc00::/7) a backend may use; empty = none. A network inside
+# 127.0.0.0/8 or ::1 opens loopback too (bin/up's demo backends); platform listeners and link-local never open.
+BACKEND_ALLOWED_NETWORKS = env_list("VF_BACKEND_ALLOWED_NETWORKS", [])
+for _cidr in BACKEND_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_cidr, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"VF_BACKEND_ALLOWED_NETWORKS contains {_cidr!r}: expected comma-separated CIDRs "
+                                   "such as 10.0.0.0/8,fd00::/8.") from None
+# More host:port the platform listens on (0.0.0.0:port or [::]:port = every local address), refused as backends.
+PLATFORM_LISTENERS = env_list("VF_PLATFORM_LISTENERS", [])
+WEB_PORT = env_int("VF_WEB_PORT", 8000, minimum=1, maximum=65535)
+BACKEND_RESOLVE_TIMEOUT = env_duration("VF_BACKEND_RESOLVE_TIMEOUT", "1s")
+PROXY_MAX_HOPS = env_int("VF_PROXY_MAX_HOPS", 5, minimum=1, maximum=100)  # X-VeloFlux-Hops past this: 508
+PROXY_MAX_UPSTREAM_CONNECTIONS_PER_TENANT = env_int("VF_PROXY_MAX_UPSTREAM_CONNECTIONS_PER_TENANT", 256,
+                                                    minimum=1, maximum=1_000_000)
