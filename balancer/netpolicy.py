@@ -54,7 +54,12 @@ YOUR_OWN = "backends must be your own servers"
 
 
 class AddressRefused(ValueError):
-    """An address (or a name resolving to one) the platform will not connect to; the message says why."""
+    """An address (or a name resolving to one) the platform will not connect to; the message says why.
+    ``loop``: it is one of the proxy's own traffic listeners (the proxy answers 508 Loop Detected)."""
+
+    def __init__(self, message: str, loop: bool = False):
+        super().__init__(message)
+        self.loop = loop
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,7 @@ class Listener:
     host: IPAddress | None  # None: bound to every address of this machine (0.0.0.0 / ::)
     port: int
     name: str
+    loop: bool = False  # the proxy's own traffic listener: forwarding there is a loop
 
     def matches(self, ip: IPAddress, port: int) -> bool:
         if port != self.port:
@@ -121,20 +127,16 @@ def effective_ip(ip: IPAddress) -> IPAddress:
     return ip
 
 
-def listener(text: str, name: str, default_port: int = 0) -> Listener | None:
-    """'host:port', '[v6]:port', '*:port' or ':port' -> a Listener (a host name is kept only if it is an IP)."""
+def listener(text: str, name: str, loop: bool = False) -> Listener | None:
+    """'host:port', '[v6]:port', '*:port' or ':port' -> a Listener; a host name is resolved (None if it does not)."""
     host, _, port = text.strip().rpartition(":")
-    if not port.isdigit() and default_port:
-        host, port = text.strip(), str(default_port)
     if not port.isdigit():
         return None
     host = host.strip("[]")
     if host in ("", "*", "0.0.0.0", "::"):
-        return Listener(None, int(port), name)
-    try:
-        return Listener(effective_ip(ipaddress.ip_address(host)), int(port), name)
-    except ValueError:
-        return Listener(ipaddress.ip_address("127.0.0.1"), int(port), name) if host == "localhost" else None
+        return Listener(None, int(port), name, loop)
+    addresses = _resolve_quietly(host)
+    return Listener(addresses[0], int(port), name, loop) if addresses else None
 
 
 def redis_listeners(url: str, name: str = "Redis") -> list[Listener]:
@@ -206,11 +208,31 @@ def _allowed(policy: Policy, ip: IPAddress, loopback: bool) -> bool:
 
 def refusal(policy: Policy, ip: IPAddress, port: int) -> str | None:
     """Why the platform will not connect to ip:port, or None when it may."""
+    error = refused(policy, ip, port)
+    return None if error is None else str(error)
+
+
+def refused(policy: Policy, ip: IPAddress, port: int, name: str = "") -> AddressRefused | None:
+    """The refusal of ip:port (``name``: the host name that resolved to it), or None when it is allowed."""
     real = effective_ip(ip)
-    shown = f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
+    prefix = f"{name} resolves to {ip}: " if name else ""
     for item in policy.listeners:
         if item.matches(real, port):
-            return f"address {shown} is a platform service ({item.name}); {YOUR_OWN}"
+            return AddressRefused(f"{prefix}{_platform_service(ip, port, item)}", loop=item.loop)
+    reason = _reason(policy, ip, real, port)
+    return None if reason is None else AddressRefused(prefix + reason)
+
+
+def _platform_service(ip: IPAddress, port: int, item: Listener) -> str:
+    return f"address {_shown(ip, port)} is a platform service ({item.name}); {YOUR_OWN}"
+
+
+def _shown(ip: IPAddress, port: int) -> str:
+    return f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
+
+
+def _reason(policy: Policy, ip: IPAddress, real: IPAddress, port: int) -> str | None:
+    shown = _shown(ip, port)
     if real.is_unspecified or (real.version == 4 and real in THIS_NETWORK):
         return f"address {shown} is the unspecified address (this machine); {YOUR_OWN}"
     if any(real.version == net.version and real in net for net in LINK_LOCAL):
@@ -231,10 +253,10 @@ def refusal(policy: Policy, ip: IPAddress, port: int) -> str | None:
     return None
 
 
-def check_ip(policy: Policy, ip: IPAddress, port: int) -> None:
-    reason = refusal(policy, ip, port)
-    if reason is not None:
-        raise AddressRefused(reason)
+def check_ip(policy: Policy, ip: IPAddress, port: int, name: str = "") -> None:
+    error = refused(policy, ip, port, name)
+    if error is not None:
+        raise error
 
 
 def check_name(host: str) -> None:
@@ -286,9 +308,7 @@ def check_host(policy: Policy, host: str, port: int, timeout: float) -> list[IPA
     except OSError:
         return []  # not in DNS (yet): the health checker and the proxy check it when it resolves
     for answer in answers:
-        reason = refusal(policy, answer, port)
-        if reason is not None:
-            raise AddressRefused(f"{host} resolves to {answer}: {reason}")
+        check_ip(policy, answer, port, host)
     return answers
 
 
@@ -304,9 +324,7 @@ async def resolve_checked(policy: Policy, host: str, port: int,
     loop = loop or asyncio.get_running_loop()
     answers = _answers(await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM))
     for answer in answers:
-        reason = refusal(policy, answer, port)
-        if reason is not None:
-            raise AddressRefused(f"{host} resolves to {answer}: {reason}")
+        check_ip(policy, answer, port, host)
     if not answers:
         raise OSError(f"{host} has no address")
     return answers
@@ -334,9 +352,9 @@ def policy_from_settings() -> Policy:
 
 def proxy_listeners(host: str, port: int, https_port: int, admin_host: str, admin_port: int,
                     workers: int) -> list[Listener]:
-    found = [listener(f"[{host}]:{port}", "the proxy's listener")]
+    found = [listener(f"[{host}]:{port}", "the proxy's listener", loop=True)]
     if https_port:
-        found.append(listener(f"[{host}]:{https_port}", "the proxy's HTTPS listener"))
+        found.append(listener(f"[{host}]:{https_port}", "the proxy's HTTPS listener", loop=True))
     if admin_port:
         found.extend(listener(f"[{admin_host}]:{admin_port + i}", "the proxy's admin endpoint")
                      for i in range(workers))
