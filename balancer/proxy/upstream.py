@@ -186,7 +186,7 @@ class UpstreamPool(UpstreamPoolCore):
         """A new connection for ``tenant`` to host:port, checked by the address policy (one resolution: the
         connection goes to a checked address). Raises TenantConnectionsFull, netpolicy.AddressRefused,
         TimeoutError or OSError."""
-        if self.per_tenant.get(tenant, 0) >= self.max_per_tenant:
+        if self.per_tenant.get(tenant, 0) >= self.max_per_tenant and not self._close_idle_of(tenant):
             raise TenantConnectionsFull(tenant)
         self.per_tenant[tenant] = self.per_tenant.get(tenant, 0) + 1  # held while resolving and connecting
         made: list = []
@@ -206,6 +206,17 @@ class UpstreamPool(UpstreamPoolCore):
                 self.release_slot(tenant)
             raise
         return protocol
+
+    def _close_idle_of(self, tenant: str) -> bool:
+        """At the bound, an idle connection of the tenant (to another of its backends, say) makes room."""
+        for stack in self.idle.values():
+            for conn in stack:
+                if conn.tenant == tenant and conn.slot_pool is self:
+                    stack.remove(conn)
+                    conn.give_slot_back()  # now, not when the close completes
+                    conn.close()
+                    return True
+        return False
 
     def release_slot(self, tenant: str) -> None:
         left = self.per_tenant.get(tenant, 0) - 1

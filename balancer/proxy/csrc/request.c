@@ -188,7 +188,8 @@ PyObject *vf_parse_request_at(PyObject *data, Py_ssize_t pos, Py_ssize_t max_hea
     int http10 = 0, rc = VF_INCOMPLETE;
     if (p < len) {
         if (buf[p] != ' ' || method_n == 0) return vf_fail(400, "invalid request line"), NULL;
-        for (p = target; p < len && (uint8_t)buf[p] > 0x20 && buf[p] != 0x7f; p++) {}
+        /* a request target is visible ASCII (RFC 9112 3.2, RFC 3986: anything else is percent-encoded) */
+        for (p = target; p < len && (uint8_t)buf[p] > 0x20 && (uint8_t)buf[p] < 0x7f; p++) {}
         target_n = p - target;
         if (p < len) {
             if (buf[p] != ' ' || target_n == 0) return vf_fail(400, "invalid request line"), NULL;
