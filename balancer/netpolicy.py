@@ -4,7 +4,7 @@ Used by backend validation (``balancer.validation.clean_address``: the API, bulk
 health checker before each probe and by the proxy before each new upstream connection (so a name that
 resolved to a public address at validation and to 127.0.0.1 now, DNS rebinding, is still refused).
 
-Rules, in order (the first that matches gives the message):
+Rules:
 
 - the platform's own listeners: Redis (``REDIS_URL``, ``CELERY_BROKER_URL``), the web port, the proxy's
   listeners and admin ports, anything in ``VF_PLATFORM_LISTENERS``; a listener bound to 0.0.0.0 or ``::``
@@ -213,18 +213,18 @@ def refusal(policy: Policy, ip: IPAddress, port: int) -> str | None:
 
 
 def refused(policy: Policy, ip: IPAddress, port: int, name: str = "") -> AddressRefused | None:
-    """The refusal of ip:port (``name``: the host name that resolved to it), or None when it is allowed."""
+    """The refusal of ip:port (``name``: the host name that resolved to it), or None when it is allowed.
+
+    A listener is named as a platform service only when nothing else refuses the address: otherwise creating
+    backends on 127.0.0.1:1..65535 would tell a tenant which ports the platform's services use."""
     real = effective_ip(ip)
     prefix = f"{name} resolves to {ip}: " if name else ""
-    for item in policy.listeners:
-        if item.matches(real, port):
-            return AddressRefused(f"{prefix}{_platform_service(ip, port, item)}", loop=item.loop)
+    listener_hit = next((item for item in policy.listeners if item.matches(real, port)), None)
+    loop = listener_hit is not None and listener_hit.loop
     reason = _reason(policy, ip, real, port)
-    return None if reason is None else AddressRefused(prefix + reason)
-
-
-def _platform_service(ip: IPAddress, port: int, item: Listener) -> str:
-    return f"address {_shown(ip, port)} is a platform service ({item.name}); {YOUR_OWN}"
+    if reason is None and listener_hit is not None:
+        reason = f"address {_shown(ip, port)} is a platform service; {YOUR_OWN}"
+    return None if reason is None else AddressRefused(prefix + reason, loop=loop)
 
 
 def _shown(ip: IPAddress, port: int) -> str:

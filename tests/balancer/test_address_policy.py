@@ -33,10 +33,10 @@ def refused(response, hint: str) -> str:
 
 def _attacks(redis_port: int, admin_port: int) -> list[tuple[str, str]]:
     return [
-        (f"127.0.0.1:{redis_port}", "platform service (Redis)"),
-        (f"[::1]:{redis_port}", "platform service (Redis)"),
-        (f"127.0.0.1:{admin_port}", "platform service (the proxy's admin endpoint)"),
-        (f"localhost:{redis_port}", "platform service (Redis)"),
+        (f"127.0.0.1:{redis_port}", "loopback"),
+        (f"[::1]:{redis_port}", "loopback"),
+        (f"127.0.0.1:{admin_port}", "loopback"),
+        (f"localhost:{redis_port}", "loopback"),
         ("169.254.169.254:80", "link-local"),
         ("[fe80::1]:80", "link-local"),
         ("metadata.google.internal:80", "metadata"),
@@ -68,10 +68,22 @@ def test_it_refuses_every_platform_internal_address_as_a_backend(api, member, we
 
 
 def test_it_says_what_to_do_in_the_message(api, member, web, strict, redis_server):
-    message = refused(api.as_(member).post("/api/backends", {"address": f"127.0.0.1:{redis_server.port}",
-                                                              "pool": "web"}), "Redis")
-    assert message == (f"address 127.0.0.1:{redis_server.port} is a platform service (Redis); "
+    message = refused(api.as_(member).post("/api/backends", {"address": "169.254.169.254:80", "pool": "web"}),
+                      "link-local")
+    assert message == ("address 169.254.169.254:80 is link-local (where cloud metadata services live); "
                        "backends must be your own servers")
+    strict.BACKEND_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+    message = refused(api.as_(member).post("/api/backends", {"address": f"127.0.0.1:{redis_server.port}",
+                                                              "pool": "web"}), "platform service")
+    assert message == f"address 127.0.0.1:{redis_server.port} is a platform service; backends must be your own servers"
+
+
+def test_it_does_not_tell_which_loopback_port_is_a_platform_service(api, member, web, strict, redis_server):
+    def message(port: int) -> str:
+        return refused(api.as_(member).post("/api/backends", {"address": f"127.0.0.1:{port}", "pool": "web"}),
+                       "loopback").replace(str(port), "N")
+
+    assert message(redis_server.port) == message(strict.PROXY_ADMIN_PORT) == message(redis_server.port + 1)
 
 
 def test_it_accepts_public_addresses_and_stores_mapped_ipv6_as_ipv4(api, member, web, strict):
@@ -86,7 +98,7 @@ def test_it_accepts_public_addresses_and_stores_mapped_ipv6_as_ipv4(api, member,
 def test_it_refuses_an_update_to_a_platform_address(api, member, web, strict, redis_server):
     created = api.as_(member).post("/api/backends", {"address": "8.8.8.8:80", "pool": "web"}).json()
     response = api.as_(member).put(f"/api/backends/{created['id']}", {"address": f"127.0.0.1:{redis_server.port}"})
-    refused(response, "platform service")
+    refused(response, "loopback")
     assert api.as_(member).get(f"/api/backends/{created['id']}").json()["address"] == "8.8.8.8:80"
 
 
@@ -108,10 +120,10 @@ def test_it_refuses_platform_addresses_in_an_import(api, member, strict, redis_s
         {"address": "8.8.8.8:80"}, {"address": f"localhost:{redis_server.port}"}]}]}
     checked = api.as_(member).post("/api/config/validate", document).json()
     assert checked["valid"] is False and checked["errors"][0]["path"] == "pools[0].backends[1].address"
-    assert "Redis" in checked["errors"][0]["message"]
+    assert "resolves to 127.0.0.1" in checked["errors"][0]["message"]
     response = api.as_(member).post("/api/config/import", document)
     assert response.status_code == 400, response.json()
-    assert "Redis" in error(response)["fields"]["pools[0].backends[1].address"][0]
+    assert "loopback" in error(response)["fields"]["pools[0].backends[1].address"][0]
     assert routing_version() == version and api.as_(member).get("/api/pools").json()["total_count"] == 0
 
 
@@ -129,9 +141,13 @@ def test_it_never_opens_platform_listeners_whatever_the_setting_says(api, member
     strict.BACKEND_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1/128", "169.254.0.0/16"]
     strict.PLATFORM_LISTENERS = ["0.0.0.0:5432"]
     assert api.as_(member).post("/api/backends", {"address": "127.0.0.1:9101", "pool": "web"}).status_code == 201
-    for address, hint in ((f"127.0.0.1:{redis_server.port}", "Redis"), (f"127.0.0.2:{redis_server.port}", "Redis"),
-                          (f"127.0.0.1:{strict.WEB_PORT}", "web API"), ("127.0.0.1:5432", "platform listener"),
-                          (f"127.0.0.1:{strict.PROXY_PORT}", "proxy's listener"),
+    for address, hint in ((f"127.0.0.1:{redis_server.port}", "platform service"),
+                          (f"127.0.0.2:{redis_server.port}", "platform service"),
+                          (f"localhost:{redis_server.port}", "platform service"),
+                          (f"[::1]:{strict.PROXY_ADMIN_PORT}", "platform service"),
+                          (f"127.0.0.1:{strict.WEB_PORT}", "platform service"),
+                          ("127.0.0.1:5432", "platform service"),
+                          (f"127.0.0.1:{strict.PROXY_PORT}", "platform service"),
                           ("169.254.169.254:80", "link-local")):
         refused(api.as_(member).post("/api/backends", {"address": address, "pool": "web"}), hint)
 
@@ -147,5 +163,6 @@ def test_it_treats_a_wildcard_listener_as_every_local_address():
     policy = netpolicy.Policy(allowed=netpolicy.parse_networks(["0.0.0.0/0", "127.0.0.0/8"]),
                               listeners=(netpolicy.Listener(None, 7001, "x"),))
     assert "platform service" in netpolicy.refusal(policy, ipaddress.ip_address("127.0.0.9"), 7001)
+    assert netpolicy.refused(policy, ipaddress.ip_address("127.0.0.9"), 7001).loop is False
     assert netpolicy.refusal(policy, ipaddress.ip_address("127.0.0.9"), 7002) is None
     assert netpolicy.refusal(policy, ipaddress.ip_address("10.255.0.1"), 7001) is None  # not this machine
