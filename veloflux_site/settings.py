@@ -228,6 +228,10 @@ for _cidr in BACKEND_ALLOWED_NETWORKS:
                                    "such as 10.0.0.0/8,fd00::/8.") from None
 # More host:port the platform listens on (0.0.0.0:port or [::]:port = every local address), refused as backends.
 PLATFORM_LISTENERS = env_list("VF_PLATFORM_LISTENERS", [])
+for _listener in PLATFORM_LISTENERS:
+    if not _listener.rpartition(":")[2].isdigit():
+        raise ImproperlyConfigured(f"VF_PLATFORM_LISTENERS contains {_listener!r}: expected host:port entries such as "
+                                   "0.0.0.0:5432,[::1]:9000.")
 WEB_PORT = env_int("VF_WEB_PORT", 8000, minimum=1, maximum=65535)
 BACKEND_RESOLVE_TIMEOUT = env_duration("VF_BACKEND_RESOLVE_TIMEOUT", "1s")
 PROXY_MAX_HOPS = env_int("VF_PROXY_MAX_HOPS", 5, minimum=1, maximum=100)  # X-VeloFlux-Hops past this: 508
