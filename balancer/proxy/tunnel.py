@@ -99,6 +99,7 @@ async def start_tunnel(client: ClientProtocol, ex: Exchange, rest: bytes) -> Non
         ex.respond_error(503, close=True)
         return
     try:
+        await app.upstreams.wait_for_room(route.tenant_id, None)
         upstream = await app.upstreams.open(route.tenant_id, backend.host, backend.port,
                                             lambda: TunnelUpstream(client))
     except TenantConnectionsFull:

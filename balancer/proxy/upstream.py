@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("veloflux.proxy")
 P = TypeVar("P", bound=asyncio.BaseProtocol)
+ROOM_POLL = 0.005  # seconds between looks for room when a tenant is at its connection bound
 
 
 class TenantConnectionsFull(Exception):
@@ -180,7 +181,27 @@ class UpstreamPool(UpstreamPoolCore):
 
     async def connect(self, backend: Backend, tenant: str) -> UpstreamConn:
         key = backend.key
+        idle = await self.wait_for_room(tenant, key)
+        if idle is not None:
+            return idle
         return await self.open(tenant, backend.host, backend.port, lambda: UpstreamConn(self, key))
+
+    async def wait_for_room(self, tenant: str, key: tuple[str, int] | None) -> UpstreamConn | None:
+        """At the tenant's bound, wait (up to the connect timeout) until a connection to ``key`` goes idle (it is
+        returned) or one of the tenant's connections closes or goes idle (room is made). A burst past the bound
+        is served as connections come back, like HAProxy's server maxconn queue; the hot path returns pooled
+        connections in C without telling anyone, hence a short poll, paid only by a tenant at its bound."""
+        deadline = self.loop.time() + self.connect_timeout
+        while self.per_tenant.get(tenant, 0) >= self.max_per_tenant:
+            stack = self.idle.get(key) if key is not None else None
+            while stack:
+                conn = stack.pop()
+                if not conn.closed:
+                    return conn
+            if self._close_idle_of(tenant) or self.loop.time() >= deadline:
+                break
+            await asyncio.sleep(ROOM_POLL)
+        return None
 
     async def open(self, tenant: str, host: str, port: int, factory: Callable[[], P]) -> P:
         """A new connection for ``tenant`` to host:port, checked by the address policy (one resolution: the

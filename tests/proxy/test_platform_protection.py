@@ -122,23 +122,27 @@ def test_it_marks_requests_with_via_and_a_hop_counter_and_strips_it_from_respons
 
 
 def test_it_bounds_each_tenants_upstream_connections_per_worker(redis_server, farm):
-    options = [*PROXY_OPTIONS, "--max-upstream-per-tenant", "2"]
+    options = [*PROXY_OPTIONS, "--max-upstream-per-tenant", "2", "--connect-timeout", "0.5"]
     proxy = ProxyProcess(redis_server.url, *options).start()
     try:
         _, greedy_host, _ = simple_site(proxy, [farm.start("slow")])
         _, other_host, _ = simple_site(proxy, [farm.start("other")])
         with ThreadPoolExecutor(4) as executor:
-            slow = [executor.submit(get, proxy, greedy_host, "/sleep/1") for _ in range(3)]
+            slow = [executor.submit(get, proxy, greedy_host, "/sleep/1.5") for _ in range(3)]
             time.sleep(0.3)
             other = get(proxy, other_host)[0]
             results = sorted((f.result(10)[0], f.result(10)[2]) for f in slow)
         assert other == 200
-        assert [status for status, _ in results] == [200, 200, 503]
+        assert [status for status, _ in results] == [200, 200, 503]  # the third waited 0.5 s for room
         assert b"as many connections open to its servers" in results[2][1]
         assert get(proxy, greedy_host)[0] == 200  # the slots came back
+        # a burst past the bound waits for connections to come back instead of failing
+        with ThreadPoolExecutor(8) as executor:
+            burst = [executor.submit(get, proxy, greedy_host, "/sleep/0.05") for _ in range(8)]
+            assert [f.result(10)[0] for f in burst] == [200] * 8
         # at the bound, an idle connection to one backend makes room for one to another backend
-        _, two_host, _ = simple_site(proxy, [farm.start("x"), farm.start("y")])
-        assert [get(proxy, two_host)[0] for _ in range(4)] == [200] * 4
+        _, three_host, _ = simple_site(proxy, [farm.start("x"), farm.start("y"), farm.start("z")])
+        assert [get(proxy, three_host)[0] for _ in range(6)] == [200] * 6
     finally:
         proxy.stop()
 
