@@ -2,7 +2,8 @@
 
 Every ``clean_*`` function takes what a client sent and returns ``(clean, errors)``:
 ``clean`` holds the normalised values of the fields that were given, ``errors`` maps a
-field path to a list of messages. Nothing here touches Redis.
+field path to a list of messages. Nothing here touches Redis; a backend address's host name is resolved
+(with a short timeout) to check every answer against the address policy.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ import math
 import re
 from typing import Any
 
+from django.conf import settings
+
+from balancer import netpolicy
 from balancer.models import (
     ALGORITHMS,
     BACKEND_FIELDS,
@@ -102,7 +106,24 @@ def is_hostname(host: str, allow_underscore: bool = False) -> bool:
 
 
 def clean_address(value: Any) -> str:
-    """'host:port' with a DNS name, an IPv4 literal or a bracketed IPv6 literal; port 1..65535."""
+    """'host:port' with a DNS name, an IPv4 literal or a bracketed IPv6 literal; port 1..65535.
+
+    The address must also pass the platform's address policy (balancer.netpolicy): no platform service,
+    loopback, link-local/metadata or (unless allowed) private address, and a name must not resolve to one."""
+    host, port = _parse_address(value)
+    ip = netpolicy.parse_ip(host)  # raises for odd IPv4 spellings (0x7f.1, 2130706433, 127.1, 0177.0.0.1)
+    if ip is not None and ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # ::ffff:a.b.c.d is a.b.c.d: store (and judge) it as what it reaches
+    if ip is None and (re.fullmatch(r"[0-9.]+", host) or not is_hostname(host, allow_underscore=True)):
+        raise ValueError(f"{host!r} is neither a valid host name nor an IP address")
+    policy = netpolicy.policy_from_settings()
+    netpolicy.check_host(policy, host if ip is None else str(ip), port, settings.BACKEND_RESOLVE_TIMEOUT)
+    rendered = host if ip is None else f"[{ip}]" if ip.version == 6 else str(ip)
+    return f"{rendered}:{port}"
+
+
+def _parse_address(value: Any) -> tuple[str, int]:
+    """The syntax of 'host:port' / '[v6]:port' -> (host without brackets, lower-cased; port)."""
     if not isinstance(value, str) or not value.strip():
         raise ValueError('must be "host:port", e.g. "10.0.0.1:8080" or "app.internal:80"')
     text = value.strip()
@@ -113,29 +134,21 @@ def clean_address(value: Any) -> str:
         if not sep:
             raise ValueError(f'{text!r}: an IPv6 address is written "[2001:db8::1]:8080"')
         try:
-            host = str(ipaddress.IPv6Address(host))
+            ipaddress.IPv6Address(host)
         except ValueError:
             raise ValueError(f"{host!r} is not a valid IPv6 address")
-        rendered = f"[{host}]"
     else:
         host, sep, port_text = text.rpartition(":")
         if not sep or not host:
             raise ValueError(f'{text!r} has no port; write "host:port", e.g. "{text}:80"')
         if ":" in host:
             raise ValueError(f'{text!r}: put an IPv6 address in brackets, e.g. "[{host}]:{port_text}"')
-        host = host.lower()
-        try:
-            host = str(ipaddress.IPv4Address(host))
-        except ValueError:
-            if re.fullmatch(r"[0-9.]+", host) or not is_hostname(host, allow_underscore=True):
-                raise ValueError(f"{host!r} is neither a valid host name nor an IP address")
-        rendered = host
     if not port_text.isdigit():
         raise ValueError(f"port {port_text!r} must be a number from 1 to 65535")
     port = int(port_text)
     if not 1 <= port <= 65535:
         raise ValueError(f"port {port} is out of range; it must be from 1 to 65535")
-    return f"{rendered}:{port}"
+    return host.lower(), port
 
 
 def clean_host(value: Any) -> str:

@@ -17,6 +17,13 @@ settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *s
 get_hashers.cache_clear()
 get_hashers_by_algorithm.cache_clear()
 
+# The suite's backends listen on 127.0.0.1 and its examples use 10.0.0.0/8: allow both, explicitly, in-process and
+# for the servers tests start (the address policy's own tests set the strict default: tests/balancer/
+# test_address_policy.py). Platform listeners and link-local stay refused whatever this says.
+TEST_ALLOWED_NETWORKS = "127.0.0.0/8,::1/128,10.0.0.0/8"
+os.environ["VF_BACKEND_ALLOWED_NETWORKS"] = TEST_ALLOWED_NETWORKS
+settings.BACKEND_ALLOWED_NETWORKS = TEST_ALLOWED_NETWORKS.split(",")
+
 
 def point_app_at(url: str) -> None:
     from veloflux_site.storage.connection import reset_redis

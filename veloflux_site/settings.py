@@ -281,3 +281,25 @@ for _entry in DNS_NAMESERVERS:
 DOMAIN_HTTP_PORT = env_int("VF_DOMAIN_HTTP_PORT", 80, minimum=1, maximum=65535)  # the HTTP token check's port
 DOMAIN_CHECK_TIMEOUT = env_duration("VF_DOMAIN_CHECK_TIMEOUT", "3s")
 DOMAIN_PENDING_TTL = env_duration("VF_DOMAIN_PENDING_TTL", "7d")
+
+# --- Backend address policy (balancer/netpolicy.py) -------------------------------
+# Private ranges (RFC 1918, CGNAT 100.64/10, ULA fc00::/7) a backend may use; empty = none. A network inside
+# 127.0.0.0/8 or ::1 opens loopback too (bin/up's demo backends); platform listeners and link-local never open.
+BACKEND_ALLOWED_NETWORKS = env_list("VF_BACKEND_ALLOWED_NETWORKS", [])
+for _cidr in BACKEND_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_cidr, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"VF_BACKEND_ALLOWED_NETWORKS contains {_cidr!r}: expected comma-separated CIDRs "
+                                   "such as 10.0.0.0/8,fd00::/8.") from None
+# More host:port the platform listens on (0.0.0.0:port or [::]:port = every local address), refused as backends.
+PLATFORM_LISTENERS = env_list("VF_PLATFORM_LISTENERS", [])
+for _listener in PLATFORM_LISTENERS:
+    if not _listener.rpartition(":")[2].isdigit():
+        raise ImproperlyConfigured(f"VF_PLATFORM_LISTENERS contains {_listener!r}: expected host:port entries such as "
+                                   "0.0.0.0:5432,[::1]:9000.")
+WEB_PORT = env_int("VF_WEB_PORT", 8000, minimum=1, maximum=65535)
+BACKEND_RESOLVE_TIMEOUT = env_duration("VF_BACKEND_RESOLVE_TIMEOUT", "1s")
+PROXY_MAX_HOPS = env_int("VF_PROXY_MAX_HOPS", 5, minimum=1, maximum=100)  # X-VeloFlux-Hops past this: 508
+PROXY_MAX_UPSTREAM_CONNECTIONS_PER_TENANT = env_int("VF_PROXY_MAX_UPSTREAM_CONNECTIONS_PER_TENANT", 256,
+                                                    minimum=1, maximum=1_000_000)

@@ -7,6 +7,10 @@ read: at thousands of probes per second those objects cost more than the probe i
 Timeouts are one heap of deadlines that ``expire()`` walks. A probe never raises; it ends
 with a ``ProbeResult`` given to its callback.
 
+Before connecting, the address (every answer, for a name) goes through the address policy
+(balancer/netpolicy.py); a refused one is never probed and ends with ``POLICY_REFUSED``, the same
+result whatever is (or is not) listening there, so a tenant cannot map the platform's internal ports.
+
 ``probe`` (one) and ``probe_claims`` (a batch, at most ``concurrency`` at a time) are the
 coroutine faces used by ``sweep_once``; the long-running sweeper uses the engine directly.
 """
@@ -25,9 +29,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
+from balancer import netpolicy
 from balancer.health.scheduler import Claim
 
 USER_AGENT = "VeloFlux-HealthCheck/1"
+POLICY_REFUSED = "not checked: the address is not allowed by the platform"
 MAX_STATUS_LINE = 4096
 EXPIRY_TICK = 0.01
 
@@ -50,13 +56,17 @@ def split_address(address: str) -> tuple[str, int]:
 
 @lru_cache(maxsize=65536)
 def _endpoint(address: str) -> tuple[int, tuple[str, int]] | None:
-    """(family, sockaddr) for an IP-literal address; None for a host name (resolved per probe)."""
+    """(family, sockaddr) for an IP-literal address; None for a host name (resolved per probe).
+    Raises ValueError (netpolicy.AddressRefused included) for an address that must not be probed."""
     host, port = split_address(address)
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
+    ip = netpolicy.parse_ip(host)
+    if ip is None:
         return None
-    return (socket.AF_INET6 if ip.version == 6 else socket.AF_INET), (host, port)
+    return (socket.AF_INET6 if ip.version == 6 else socket.AF_INET), (str(ip), port)
+
+
+def _refused(policy: netpolicy.Policy, family: int, sockaddr: tuple) -> bool:
+    return netpolicy.refused(policy, ipaddress.ip_address(sockaddr[0].split("%", 1)[0]), sockaddr[1]) is not None
 
 
 @lru_cache(maxsize=65536)
@@ -123,26 +133,41 @@ class ProbeEngine:
         self.in_flight += 1
         self._sequence += 1
         heapq.heappush(self._deadlines, (probe.deadline, self._sequence, probe))
+        policy = netpolicy.policy_from_settings()
         try:
             endpoint = _endpoint(address)
+        except netpolicy.AddressRefused:
+            self.loop.call_soon(self._finish, probe, False, POLICY_REFUSED)
+            return
         except ValueError:
             self.loop.call_soon(self._finish, probe, False, f"bad address {address!r}")
             return
         if endpoint is None:
-            self.loop.create_task(self._resolve_and_connect(probe))
+            self.loop.create_task(self._resolve_and_connect(probe, policy))
+        elif _refused(policy, *endpoint):
+            self.loop.call_soon(self._finish, probe, False, POLICY_REFUSED)
         else:
             self._connect(probe, *endpoint)
 
-    async def _resolve_and_connect(self, probe: _Probe) -> None:
+    async def _resolve_and_connect(self, probe: _Probe, policy: netpolicy.Policy) -> None:
+        """Resolve once, judge every answer, connect to a judged one (never resolve again: DNS rebinding)."""
         host, port = split_address(probe.address)
         try:
+            netpolicy.check_name(host)
             infos = await self.loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except netpolicy.AddressRefused:
+            self._finish(probe, False, POLICY_REFUSED)
+            return
         except OSError as exc:
             self._finish(probe, False, f"cannot resolve {host}: {exc}")
             return
-        if not probe.done:
-            family, _, _, _, sockaddr = infos[0]
-            self._connect(probe, family, sockaddr)
+        if probe.done:
+            return
+        if not infos or any(_refused(policy, info[0], info[4]) for info in infos):
+            self._finish(probe, False, POLICY_REFUSED)
+            return
+        family, _, _, _, sockaddr = infos[0]
+        self._connect(probe, family, sockaddr)
 
     def _connect(self, probe: _Probe, family: int, sockaddr: tuple) -> None:
         try:

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from balancer.proxy.codec import AppCore, clock
+from balancer.proxy.codec import AppCore, clock, set_max_hops
 from balancer.proxy.config import Compiler, Snapshot
 from balancer.proxy.metrics import Metrics
 from balancer.proxy.router import Sticky
@@ -64,7 +64,8 @@ class ProxyApp(AppCore):
         self.compiler = Compiler(self.registry)
         self.snapshot = Snapshot()
         self.upstreams = UpstreamPool(loop, settings.max_idle_upstream, settings.upstream_idle_timeout,
-                                      settings.connect_timeout)
+                                      settings.connect_timeout, settings.policy, settings.max_upstream_per_tenant)
+        set_max_hops(settings.max_hops)
         self.metrics = Metrics(self.node_id, self.registry)
         self.sticky = Sticky(settings.secret)
         self.connections: set = set()

@@ -44,6 +44,7 @@ try:
         parse_response,
         record,
         route_lookup,
+        set_max_hops,
         set_request_id_prefix,
         use_exchange_class,
     )
@@ -60,7 +61,7 @@ __all__ = ["CHUNKED", "CLIENT_HTTP10", "CLOSE_CLIENT", "EOF", "ERROR_PENALTY_MS"
            "LENGTH", "MAX_HEADERS", "AppCore", "BackendCore", "BackendState", "ClientCore", "ExchangeCore", "Framer",
            "HeadError", "MetricsCore", "PoolCore", "Request", "RoundRobinCore", "RouteCore", "Series", "UpstreamCore",
            "UpstreamPoolCore", "clock", "new_request_id", "parse_request", "parse_response", "record",
-           "reseed_request_ids", "route_lookup", "use_exchange_class"]
+           "reseed_request_ids", "route_lookup", "set_max_hops", "use_exchange_class"]
 
 
 def reseed_request_ids() -> None:

@@ -8,7 +8,7 @@ import json
 REASONS = {
     400: "Bad Request", 404: "Not Found", 408: "Request Timeout", 413: "Content Too Large",
     431: "Request Header Fields Too Large", 500: "Internal Server Error", 502: "Bad Gateway",
-    503: "Service Unavailable", 504: "Gateway Timeout", 505: "HTTP Version Not Supported",
+    503: "Service Unavailable", 504: "Gateway Timeout", 505: "HTTP Version Not Supported", 508: "Loop Detected",
 }
 
 MESSAGES = {
@@ -20,11 +20,14 @@ MESSAGES = {
     502: "The upstream server refused or dropped the connection.",
     503: "No healthy backend is available for this route.",
     504: "The upstream server did not answer in time.",
+    508: "This request went through too many VeloFlux proxies: a backend points back at a proxy.",
 }
+TENANT_CONNECTIONS_FULL = ("This site has as many connections open to its servers as the proxy allows; "
+                           "try again shortly.")
 
 CODES = {400: "bad_request", 404: "no_route", 408: "request_timeout", 413: "body_too_large",
          431: "headers_too_large", 502: "bad_gateway", 503: "no_backend", 504: "upstream_timeout",
-         505: "http_version"}
+         505: "http_version", 508: "loop_detected"}
 
 
 def error_response(status: int, request_id: str, accept: bytes | None = None, close: bool = False,

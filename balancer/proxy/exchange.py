@@ -11,9 +11,11 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from balancer.netpolicy import AddressRefused
 from balancer.proxy import router
 from balancer.proxy.codec import ExchangeCore, clock, use_exchange_class
-from balancer.proxy.errors import error_response
+from balancer.proxy.errors import TENANT_CONNECTIONS_FULL, error_response
+from balancer.proxy.upstream import TenantConnectionsFull
 
 if TYPE_CHECKING:
     from balancer.proxy.config import Backend, Pool, Route
@@ -104,10 +106,17 @@ class Exchange(ExchangeCore):
 
     async def _connect(self, backend: Backend) -> None:
         try:
-            conn = await self.client.app.upstreams.connect(backend)
-        except (TimeoutError, OSError) as exc:
+            conn = await self.client.app.upstreams.connect(backend, self.route.tenant_id)
+        except (TimeoutError, OSError, AddressRefused, TenantConnectionsFull) as exc:
             if self.client.closed or self.resp_done:
                 self._drop()
+                return
+            if isinstance(exc, TenantConnectionsFull):  # this tenant's bound, not the backend's fault
+                self._drop()
+                self.respond_error(503, message=TENANT_CONNECTIONS_FULL)
+                return
+            if isinstance(exc, AddressRefused):
+                self._refused(backend, exc)
                 return
             self.failed(backend, timeout=isinstance(exc, asyncio.TimeoutError), reason="connect")
             return
@@ -116,6 +125,17 @@ class Exchange(ExchangeCore):
             self.client.app.upstreams.release(conn)
             return
         self.attach(conn)
+
+    def _refused(self, backend: Backend, exc: AddressRefused) -> None:
+        """The address policy refused the backend's address (now: DNS may have changed since validation).
+        Nothing was sent; a backend that is one of this proxy's own listeners is a loop (508)."""
+        log.warning("backend %s (%s) of tenant %s refused: %s", backend.id, backend.address, self.route.tenant_id,
+                    exc)
+        if exc.loop:
+            self._drop()
+            self.respond_error(508)
+            return
+        self.failed(backend, timeout=False, reason="connect")
 
     def attach(self, conn: UpstreamConn, now: float = 0.0) -> None:
         self.conn = conn
@@ -288,7 +308,8 @@ class Exchange(ExchangeCore):
             app.access_log(self, elapsed)
         self.client.exchange_done(self, self.close_after, now)
 
-    def respond_error(self, status: int, close: bool = False, counted: bool = False) -> None:
+    def respond_error(self, status: int, close: bool = False, counted: bool = False,
+                      message: str | None = None) -> None:
         """Answer with the proxy's own error page (before any upstream response byte was sent)."""
         self.resp_done = True
         self.status = status
@@ -296,7 +317,7 @@ class Exchange(ExchangeCore):
         if not counted and self.route is not None:
             client.app.metrics.record(self.route, None, status, self.body_in, 0, 0.0, False)
         close = close or self.close_after or not self.body_done
-        client.transport.write(error_response(status, self.request_id, self.req.accept, close=close))
+        client.transport.write(error_response(status, self.request_id, self.req.accept, close=close, message=message))
         client.exchange_done(self, close)
 
 

@@ -7,6 +7,8 @@ import os
 import socket
 from dataclasses import dataclass, field
 
+from balancer.netpolicy import Policy
+
 
 @dataclass
 class ProxySettings:
@@ -29,6 +31,9 @@ class ProxySettings:
     eject_after: int = 5  # consecutive connect errors / 5xx before a passive ejection
     eject_base: float = 5.0  # first ejection lasts this long, doubling each time (max 300 s)
     access_log: bool = False
+    policy: Policy = field(default_factory=Policy)  # backend addresses the proxy may connect to (balancer/netpolicy)
+    max_hops: int = 5  # a request that already went through this many VeloFlux proxies gets 508
+    max_upstream_per_tenant: int = 256  # concurrent upstream connections (open or opening) per tenant per worker
     node_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
     def trusts(self, ip: str) -> bool:

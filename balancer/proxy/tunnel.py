@@ -7,9 +7,11 @@ import logging
 import re
 from typing import TYPE_CHECKING
 
+from balancer.netpolicy import AddressRefused
 from balancer.proxy import router
 from balancer.proxy.codec import clock
-from balancer.proxy.errors import error_response
+from balancer.proxy.errors import TENANT_CONNECTIONS_FULL, error_response
+from balancer.proxy.upstream import Counted, TenantConnectionsFull
 
 if TYPE_CHECKING:
     from balancer.proxy.exchange import Exchange
@@ -20,7 +22,7 @@ MAX_HANDSHAKE = 65536
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.IGNORECASE)
 
 
-class TunnelUpstream(asyncio.Protocol):
+class TunnelUpstream(Counted, asyncio.Protocol):
     def __init__(self, client: ClientProtocol):
         self.client = client
         self.transport: asyncio.Transport | None = None
@@ -31,6 +33,7 @@ class TunnelUpstream(asyncio.Protocol):
 
     def connection_made(self, transport) -> None:
         self.transport = transport
+        self.take_slot()
 
     def data_received(self, data: bytes) -> None:
         if self.status:
@@ -73,6 +76,7 @@ class TunnelUpstream(asyncio.Protocol):
         self.client.transport.resume_reading()
 
     def connection_lost(self, exc) -> None:
+        self.give_slot_back()
         if not self.client.closed:
             if not self.status:
                 self.client.transport.write(error_response(502, "tunnel", close=True))
@@ -95,9 +99,16 @@ async def start_tunnel(client: ClientProtocol, ex: Exchange, rest: bytes) -> Non
         ex.respond_error(503, close=True)
         return
     try:
-        _, upstream = await asyncio.wait_for(
-            app.loop.create_connection(lambda: TunnelUpstream(client), backend.host, backend.port),
-            app.settings.connect_timeout)
+        await app.upstreams.wait_for_room(route.tenant_id, None)
+        upstream = await app.upstreams.open(route.tenant_id, backend.host, backend.port,
+                                            lambda: TunnelUpstream(client))
+    except TenantConnectionsFull:
+        ex.respond_error(503, close=True, message=TENANT_CONNECTIONS_FULL)
+        return
+    except AddressRefused as exc:
+        log.warning("backend %s (%s) refused for a tunnel: %s", backend.id, backend.address, exc)
+        ex.respond_error(508 if exc.loop else 502, close=True)
+        return
     except (TimeoutError, OSError) as exc:
         ex.respond_error(504 if isinstance(exc, asyncio.TimeoutError) else 502, close=True)
         return

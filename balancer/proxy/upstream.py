@@ -1,11 +1,19 @@
-"""Pooled keep-alive connections to backends, one idle stack per backend address per worker."""
+"""Pooled keep-alive connections to backends, one idle stack per backend address per worker.
+
+Every new connection goes through ``UpstreamPool.open``: the backend's address is resolved once and every answer
+checked against the address policy (balancer/netpolicy.py) before connecting to a checked address, so a name
+that now resolves to the platform (DNS rebinding) is refused; and each tenant may have at most
+``max_per_tenant`` connections open or opening in this worker, so one tenant cannot exhaust it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
+from balancer import netpolicy
 from balancer.proxy.codec import (
     CLOSE_CLIENT,
     EOF,
@@ -22,9 +30,32 @@ if TYPE_CHECKING:
     from balancer.proxy.exchange import Exchange
 
 log = logging.getLogger("veloflux.proxy")
+P = TypeVar("P", bound=asyncio.BaseProtocol)
+ROOM_POLL = 0.005  # seconds between looks for room when a tenant is at its connection bound
 
 
-class UpstreamConn(UpstreamCore, asyncio.Protocol):
+class TenantConnectionsFull(Exception):
+    """The tenant already has as many upstream connections as a worker allows."""
+
+
+class Counted:
+    """Mixed into the protocols ``UpstreamPool.open`` creates: the connection holds one of its tenant's slots
+    from ``connection_made`` until ``connection_lost``."""
+
+    slot_pool: UpstreamPool | None = None
+    slot_pool_pending: UpstreamPool | None = None
+    tenant = ""
+
+    def take_slot(self) -> None:
+        self.slot_pool = self.slot_pool_pending
+
+    def give_slot_back(self) -> None:
+        pool, self.slot_pool = self.slot_pool, None
+        if pool is not None:
+            pool.release_slot(self.tenant)
+
+
+class UpstreamConn(UpstreamCore, Counted, asyncio.Protocol):
     """One TCP connection to a backend, carrying one exchange at a time. The hot fields are compiled
     (``UpstreamCore``, csrc/cores.c) and so is ``data_received``: a response whose head (and body, if any) came
     in one read and that did not fail is finished in C; everything else goes to ``_data_received``."""
@@ -46,9 +77,11 @@ class UpstreamConn(UpstreamCore, asyncio.Protocol):
     # --- lifecycle ----------------------------------------------------------
     def connection_made(self, transport) -> None:
         self.transport = transport
+        self.take_slot()
 
     def connection_lost(self, exc) -> None:
         self.closed = True
+        self.give_slot_back()
         self.pool.forget(self)
         exchange, self.exchange = self.exchange, None
         if exchange is not None:
@@ -135,19 +168,83 @@ class UpstreamPool(UpstreamPoolCore):
     """``idle`` and ``max_idle`` are compiled fields (``UpstreamPoolCore``, csrc/pools.c): the hot path takes and
     returns pooled connections in C."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, max_idle: int, idle_timeout: float, connect_timeout: float):
+    def __init__(self, loop: asyncio.AbstractEventLoop, max_idle: int, idle_timeout: float, connect_timeout: float,
+                 policy: netpolicy.Policy | None = None, max_per_tenant: int = 256):
         self.loop = loop
         self.idle: dict[tuple[str, int], list[UpstreamConn]] = {}
         self.max_idle = max_idle
         self.idle_timeout = idle_timeout
         self.connect_timeout = connect_timeout
+        self.policy = policy or netpolicy.Policy()
+        self.max_per_tenant = max_per_tenant
+        self.per_tenant: dict[str, int] = {}  # connections open or opening, by tenant
 
-    async def connect(self, backend: Backend) -> UpstreamConn:
+    async def connect(self, backend: Backend, tenant: str) -> UpstreamConn:
         key = backend.key
-        _, conn = await asyncio.wait_for(
-            self.loop.create_connection(lambda: UpstreamConn(self, key), backend.host, backend.port),
-            self.connect_timeout)
-        return conn
+        idle = await self.wait_for_room(tenant, key)
+        if idle is not None:
+            return idle
+        return await self.open(tenant, backend.host, backend.port, lambda: UpstreamConn(self, key))
+
+    async def wait_for_room(self, tenant: str, key: tuple[str, int] | None) -> UpstreamConn | None:
+        """At the tenant's bound, wait (up to the connect timeout) until a connection to ``key`` goes idle (it is
+        returned) or one of the tenant's connections closes or goes idle (room is made). A burst past the bound
+        is served as connections come back, like HAProxy's server maxconn queue; the hot path returns pooled
+        connections in C without telling anyone, hence a short poll, paid only by a tenant at its bound."""
+        deadline = self.loop.time() + self.connect_timeout
+        while self.per_tenant.get(tenant, 0) >= self.max_per_tenant:
+            stack = self.idle.get(key) if key is not None else None
+            while stack:
+                conn = stack.pop()
+                if not conn.closed:
+                    return conn
+            if self._close_idle_of(tenant) or self.loop.time() >= deadline:
+                break
+            await asyncio.sleep(ROOM_POLL)
+        return None
+
+    async def open(self, tenant: str, host: str, port: int, factory: Callable[[], P]) -> P:
+        """A new connection for ``tenant`` to host:port, checked by the address policy (one resolution: the
+        connection goes to a checked address). Raises TenantConnectionsFull, netpolicy.AddressRefused,
+        TimeoutError or OSError."""
+        if self.per_tenant.get(tenant, 0) >= self.max_per_tenant and not self._close_idle_of(tenant):
+            raise TenantConnectionsFull(tenant)
+        self.per_tenant[tenant] = self.per_tenant.get(tenant, 0) + 1  # held while resolving and connecting
+        made: list = []
+
+        def counted() -> P:
+            protocol = factory()
+            protocol.tenant, protocol.slot_pool_pending = tenant, self
+            made.append(protocol)
+            return protocol
+
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                addresses = await netpolicy.resolve_checked(self.policy, host, port, self.loop)
+                _, protocol = await self.loop.create_connection(counted, str(addresses[0]), port)
+        except BaseException:
+            if not made or made[0].slot_pool is None:  # the connection never took the slot over
+                self.release_slot(tenant)
+            raise
+        return protocol
+
+    def _close_idle_of(self, tenant: str) -> bool:
+        """At the bound, an idle connection of the tenant (to another of its backends, say) makes room."""
+        for stack in self.idle.values():
+            for conn in stack:
+                if conn.tenant == tenant and conn.slot_pool is self:
+                    stack.remove(conn)
+                    conn.give_slot_back()  # now, not when the close completes
+                    conn.close()
+                    return True
+        return False
+
+    def release_slot(self, tenant: str) -> None:
+        left = self.per_tenant.get(tenant, 0) - 1
+        if left > 0:
+            self.per_tenant[tenant] = left
+        else:
+            self.per_tenant.pop(tenant, None)
 
     def release(self, conn: UpstreamConn, now: float = 0.0) -> None:
         conn.exchange = None

@@ -64,6 +64,8 @@ class Stack:
         self.ports = {name: free_port() for name in ("backend", "backend_b", "haproxy", "nginx", "ours", "ours_admin",
                                                      "redis", "multi", "bare")}
         self.ports["multi_admin"] = free_port_pair()
+        # the backends are local (nginx on 127.0.0.1): the address policy refuses loopback unless allowed
+        os.environ.setdefault("VF_BACKEND_ALLOWED_NETWORKS", "127.0.0.1/32")
         self.env = {**os.environ, "REDIS_URL": f"redis://127.0.0.1:{self.ports['redis']}/0", "VF_LOG_LEVEL": "WARNING"}
 
     def spawn(self, args: list[str], name: str, **kwargs) -> subprocess.Popen:

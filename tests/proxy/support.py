@@ -42,17 +42,18 @@ def _free_ports(count: int) -> int:
 
 
 class ProxyProcess:
-    def __init__(self, redis_url: str, *extra: str, workers: int = 1):
+    def __init__(self, redis_url: str, *extra: str, workers: int = 1, env: dict[str, str] | None = None):
         self.port = free_port()
         self.admin_port = _free_ports(workers)
         self.redis_url = redis_url
         self.workers = workers
         self.extra = extra
+        self.env = env or {}
         self.process: subprocess.Popen | None = None
         self.log_path = Path(f"/tmp/vf-proxy-test-{self.port}.log")
 
     def start(self) -> ProxyProcess:
-        env = {**os.environ, "REDIS_URL": self.redis_url, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "REDIS_URL": self.redis_url, "PYTHONUNBUFFERED": "1", **self.env}
         self.log = open(self.log_path, "w")  # noqa: SIM115 (closed in stop())
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", "runproxy", "--host", "127.0.0.1", "--port", str(self.port),

@@ -32,7 +32,8 @@ def test_it_builds_the_upstream_head_by_splicing_the_original_header_lines():
     req = parse(head + b"GET /next")
     assert req.upstream == (b"GET /a/b?c=1 HTTP/1.1\r\nHost: Shop.Example.COM.:8080\r\nX-A:  spaced  \r\n"
                             b"Accept: */*\r\nCookie: a=1\r\nCookie: b=2\r\nX-Forwarded-For: 10.1.2.3\r\n"
-                            b"X-Forwarded-Proto: http\r\nX-Request-ID: req-42\r\n\r\n")
+                            b"X-Forwarded-Proto: http\r\nX-Request-ID: req-42\r\nVia: 1.1 veloflux\r\n"
+                            b"X-VeloFlux-Hops: 1\r\n\r\n")
     assert (req.method, req.path, req.host, req.request_id) == (b"GET", "/a/b?c=1", "shop.example.com", "req-42")
     assert req.cookie == b"a=1; b=2" and req.accept == b"*/*" and req.keep_alive and not req.http10
     assert req.end == len(head)

@@ -13,7 +13,8 @@ from balancer.proxy.codec import HeadError, parse_request
 TCHAR = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 VCHAR = "".join(chr(c) for c in range(0x21, 0x7F))
 SPECIAL = {"host", "content-length", "transfer-encoding", "connection", "keep-alive", "proxy-connection", "te",
-           "trailer", "upgrade", "expect", "x-forwarded-for", "x-forwarded-proto", "x-request-id"}
+           "trailer", "upgrade", "expect", "x-forwarded-for", "x-forwarded-proto", "x-request-id", "http2-settings",
+           "x-veloflux-hops"}
 FORBIDDEN_IN_VALUES = [bytes([c]) for c in (*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F)]
 
 names = st.text(TCHAR, min_size=1, max_size=20).filter(lambda n: n.lower() not in SPECIAL)
@@ -50,7 +51,7 @@ def test_it_forwards_what_h11_reads_in_the_original_plus_the_forwarding_headers(
     upstream = h11_request(ours.upstream)
     assert (upstream.method, upstream.target) == (reference.method, reference.target)
     expected = [*reference.headers, (b"x-forwarded-for", b"192.0.2.7"), (b"x-forwarded-proto", b"http"),
-                (b"x-request-id", ours.request_id.encode())]
+                (b"x-request-id", ours.request_id.encode()), (b"via", b"1.1 veloflux"), (b"x-veloflux-hops", b"1")]
     assert list(upstream.headers) == expected
     assert ours.end == len(head) and ours.path == request["target"]
 

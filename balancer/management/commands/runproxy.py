@@ -7,6 +7,7 @@ import logging
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from balancer import netpolicy
 from balancer.proxy.settings import ProxySettings, parse_networks
 
 
@@ -32,6 +33,11 @@ class Command(BaseCommand):
         parser.add_argument("--eject-after", type=int, default=settings.PROXY_EJECT_AFTER)
         parser.add_argument("--eject-base", type=float, default=settings.PROXY_EJECT_BASE)
         parser.add_argument("--access-log", action="store_true", default=settings.PROXY_ACCESS_LOG)
+        parser.add_argument("--max-hops", type=int, default=settings.PROXY_MAX_HOPS,
+                            help="requests that already went through this many VeloFlux proxies get 508")
+        parser.add_argument("--max-upstream-per-tenant", type=int,
+                            default=settings.PROXY_MAX_UPSTREAM_CONNECTIONS_PER_TENANT,
+                            help="concurrent upstream connections per tenant per worker (past it: 503)")
 
     def handle(self, *args, **options) -> None:
         import faulthandler
@@ -51,6 +57,12 @@ class Command(BaseCommand):
         if settings.REDIS_URL.startswith("redis+cluster://"):
             raise CommandError("the proxy needs a standalone or Sentinel Redis: it reads the routing snapshot in one "
                                "MULTI over vf:routing:* keys, which Redis Cluster spreads over several slots")
+        if options["max_hops"] < 1 or options["max_upstream_per_tenant"] < 1:
+            raise CommandError("--max-hops and --max-upstream-per-tenant must be at least 1")
+        # the platform's listeners, plus this proxy's own (its command line may differ from the settings)
+        policy = netpolicy.policy_from_settings().with_listeners(netpolicy.proxy_listeners(
+            options["host"], options["port"], options["https_port"], "127.0.0.1", options["admin_port"],
+            options["workers"]))
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
         proxy_settings = ProxySettings(
             host=options["host"], port=options["port"], https_port=options["https_port"],
@@ -59,7 +71,8 @@ class Command(BaseCommand):
             idle_timeout=options["idle_timeout"], connect_timeout=options["connect_timeout"],
             upstream_timeout=options["upstream_timeout"], max_header_bytes=options["max_header_bytes"],
             trusted_proxies=parse_networks(options["trusted_proxies"]), eject_after=options["eject_after"],
-            eject_base=options["eject_base"], access_log=options["access_log"])
+            eject_base=options["eject_base"], access_log=options["access_log"], policy=policy,
+            max_hops=options["max_hops"], max_upstream_per_tenant=options["max_upstream_per_tenant"])
         try:
             server.run(proxy_settings)
         except OSError as exc:

@@ -71,6 +71,7 @@ Py_ssize_t vf_scan_headers(const char *buf, Py_ssize_t pos, Py_ssize_t len, vf_h
 
 /* Whether a comma-separated Connection value lists the token (case-insensitive). */
 int vf_listed(const char *value, Py_ssize_t n, const char *token, Py_ssize_t token_n);
+void vf_set_max_hops(int n);
 
 /* Body framing (body.c) */
 enum { VF_LENGTH = 0, VF_CHUNKED = 1, VF_EOF = 2 };

@@ -109,6 +109,13 @@ static PyObject *set_request_id_prefix(PyObject *self, PyObject *arg) {
     Py_RETURN_NONE;
 }
 
+static PyObject *set_max_hops(PyObject *self, PyObject *arg) {
+    long n = PyLong_AsLong(arg);
+    if (n == -1 && PyErr_Occurred()) return NULL;
+    vf_set_max_hops((int)(n > 999 ? 999 : n));
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"parse_request", (PyCFunction)(void (*)(void))vf_parse_request, METH_FASTCALL,
      "parse_request(data, pos, max_head, peer, scheme, trusted) -> Request | None"},
@@ -123,6 +130,7 @@ static PyMethodDef methods[] = {
     {"clock", vf_clock_py, METH_NOARGS, "the proxy's monotonic clock in seconds, microsecond precision"},
     {"new_request_id", new_request_id, METH_NOARGS, "a new request id (prefix + counter)"},
     {"set_request_id_prefix", set_request_id_prefix, METH_O, "8 bytes that start every generated request id"},
+    {"set_max_hops", set_max_hops, METH_O, "requests that went through this many VeloFlux proxies are answered 508"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -2,11 +2,17 @@
  *
  * The upstream head is spliced from the original bytes: header lines the proxy does not rewrite are copied as
  * they came, hop-by-hop ones (and those named in Connection) are left out, then X-Forwarded-For/-Proto,
- * X-Request-ID and the framing the proxy uses are appended. */
+ * X-Request-ID, the loop markers (Via, X-VeloFlux-Hops) and the framing the proxy uses are appended. */
 #include "codec.h"
 
 enum { K_OTHER, K_HOST, K_CL, K_TE, K_CONNECTION, K_UPGRADE, K_EXPECT, K_XFF, K_XFP, K_XRID, K_COOKIE, K_ACCEPT,
-       K_HOP };
+       K_HOP, K_HOPS };
+
+/* Loop protection: every forwarded request carries X-VeloFlux-Hops (the count of VeloFlux proxies it went
+ * through, ours included); a request that arrives having made max_hops of them is answered 508. */
+static int max_hops = 5;
+
+void vf_set_max_hops(int n) { max_hops = n < 1 ? 1 : n > 999 ? 999 : n; }
 
 static int classify(const char *name, Py_ssize_t n) {
     switch (n) {
@@ -23,8 +29,12 @@ static int classify(const char *name, Py_ssize_t n) {
             if (VF_EQ(name, n, "connection")) return K_CONNECTION;
             return VF_EQ(name, n, "keep-alive") ? K_HOP : K_OTHER;
         case 12: return VF_EQ(name, n, "x-request-id") ? K_XRID : K_OTHER;
-        case 14: return VF_EQ(name, n, "content-length") ? K_CL : K_OTHER;
-        case 15: return VF_EQ(name, n, "x-forwarded-for") ? K_XFF : K_OTHER;
+        case 14:
+            if (VF_EQ(name, n, "content-length")) return K_CL;
+            return VF_EQ(name, n, "http2-settings") ? K_HOP : K_OTHER; /* only meaningful with Upgrade: h2c */
+        case 15:
+            if (VF_EQ(name, n, "x-forwarded-for")) return K_XFF;
+            return VF_EQ(name, n, "x-veloflux-hops") ? K_HOPS : K_OTHER;
         case 16: return VF_EQ(name, n, "proxy-connection") ? K_HOP : K_OTHER;
         case 17:
             if (VF_EQ(name, n, "transfer-encoding")) return K_TE;
@@ -178,7 +188,8 @@ PyObject *vf_parse_request_at(PyObject *data, Py_ssize_t pos, Py_ssize_t max_hea
     int http10 = 0, rc = VF_INCOMPLETE;
     if (p < len) {
         if (buf[p] != ' ' || method_n == 0) return vf_fail(400, "invalid request line"), NULL;
-        for (p = target; p < len && (uint8_t)buf[p] > 0x20 && buf[p] != 0x7f; p++) {}
+        /* a request target is visible ASCII (RFC 9112 3.2, RFC 3986: anything else is percent-encoded) */
+        for (p = target; p < len && (uint8_t)buf[p] > 0x20 && (uint8_t)buf[p] < 0x7f; p++) {}
         target_n = p - target;
         if (p < len) {
             if (buf[p] != ' ' || target_n == 0) return vf_fail(400, "invalid request line"), NULL;
@@ -202,7 +213,7 @@ PyObject *vf_parse_request_at(PyObject *data, Py_ssize_t pos, Py_ssize_t max_hea
     /* the headers the proxy reads or rewrites */
     int host_i = -1, xfp_i = -1, xrid_i = -1, accept_i = -1, upgrade_i = -1, custom_connection = 0;
     int conn_close = 0, conn_keep_alive = 0, conn_upgrade = 0, chunked = 0, expect = 0, has_cl = 0, has_xff = 0;
-    int has_cookie = 0;
+    int has_cookie = 0, hops = 0;
     long long content_length = -1;
     for (int i = 0; i < count; i++) {
         vf_header *h = &hs[i];
@@ -226,6 +237,9 @@ PyObject *vf_parse_request_at(PyObject *data, Py_ssize_t pos, Py_ssize_t max_hea
                 has_cl = 1;
                 break;
             case K_TE:
+                /* HTTP/1.0 has no chunked coding: a peer that reads the message as 1.0 frames it differently
+                 * (request smuggling), so it is refused as HAProxy does */
+                if (http10) return vf_fail(400, "Transfer-Encoding in an HTTP/1.0 request"), NULL;
                 if (chunked) return vf_fail(400, "duplicate Transfer-Encoding"), NULL;
                 if (!VF_EQ(v, vn, "chunked")) return vf_fail(400, "unsupported transfer coding"), NULL;
                 chunked = 1;
@@ -254,9 +268,22 @@ PyObject *vf_parse_request_at(PyObject *data, Py_ssize_t pos, Py_ssize_t max_hea
             case K_COOKIE: has_cookie = 1; break;
             case K_ACCEPT: accept_i = i; break;
             case K_HOP: h->drop = 1; break;
+            case K_HOPS: /* the largest of the values (several lines: each proxy may have added one) */
+                if (vn < 1 || vn > 3) return vf_fail(400, "invalid X-VeloFlux-Hops"), NULL;
+                for (Py_ssize_t k = 0, n = 0; k < vn; k++) {
+                    if (!Py_ISDIGIT((uint8_t)v[k])) return vf_fail(400, "invalid X-VeloFlux-Hops"), NULL;
+                    n = n * 10 + (v[k] - '0');
+                    if (k == vn - 1 && n > hops) hops = (int)n;
+                }
+                h->drop = 1;
+                break;
             default: break;
         }
     }
+    if (hops >= max_hops) return vf_fail(508, "loop detected: too many VeloFlux proxies on the way"), NULL;
+    /* Upgrade: h2c asks the backend to switch to cleartext HTTP/2, which the proxy does not speak: it is
+     * removed (with HTTP2-Settings) and the request goes on as HTTP/1.1; other upgrades (WebSocket) tunnel */
+    if (upgrade_i >= 0 && vf_listed(buf + hs[upgrade_i].value, hs[upgrade_i].value_len, "h2c", 3)) upgrade_i = -1;
     if (has_cl && chunked) return vf_fail(400, "both Content-Length and Transfer-Encoding"), NULL;
     if (custom_connection) { /* headers named in Connection are hop-by-hop too (never Host or the framing) */
         for (int i = 0; i < count; i++) {
@@ -337,6 +364,9 @@ PyObject *vf_parse_request_at(PyObject *data, Py_ssize_t pos, Py_ssize_t max_hea
     if (authority && host_i < 0) size += 6 + authority_n + 2;
     for (int i = 0; i < count; i++)
         if (!hs[i].drop) size += (authority && i == host_i) ? 6 + authority_n + 2 : hs[i].line_len;
+    char hops_text[4];
+    int hops_n = snprintf(hops_text, sizeof hops_text, "%d", hops + 1);
+    size += 19 + 17 + hops_n + 2;
     if (chunked) size += 28;
     if (r->upgrade != Py_None) size += 21 + 9 + PyBytes_GET_SIZE(r->upgrade) + 2;
     if ((r->upstream = PyBytes_FromStringAndSize(NULL, size)) == NULL) goto error;
@@ -376,6 +406,8 @@ PyObject *vf_parse_request_at(PyObject *data, Py_ssize_t pos, Py_ssize_t max_hea
     PUTN(proto, proto_n);
     PUT("\r\nX-Request-ID: ");
     PUTN(rid_p, rid_n);
+    PUT("\r\nVia: 1.1 veloflux\r\nX-VeloFlux-Hops: ");
+    PUTN(hops_text, hops_n);
     PUT("\r\n");
     if (chunked) PUT("Transfer-Encoding: chunked\r\n");
     if (r->upgrade != Py_None) {

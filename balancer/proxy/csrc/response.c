@@ -15,6 +15,7 @@ static int classify(const char *name, Py_ssize_t n) {
             return VF_EQ(name, n, "keep-alive") ? R_HOP : R_OTHER;
         case 12: return VF_EQ(name, n, "x-request-id") ? R_XRID : R_OTHER;
         case 14: return VF_EQ(name, n, "content-length") ? R_CL : R_OTHER;
+        case 15: return VF_EQ(name, n, "x-veloflux-hops") ? R_HOP : R_OTHER; /* our loop counter stays inside */
         case 16: return VF_EQ(name, n, "proxy-connection") ? R_HOP : R_OTHER;
         case 17: return VF_EQ(name, n, "transfer-encoding") ? R_TE : R_OTHER;
         default: return R_OTHER;
