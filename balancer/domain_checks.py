@@ -19,6 +19,7 @@ import dns.nameserver
 import dns.resolver
 from django.conf import settings
 
+from balancer import netpolicy
 from balancer.hosts import base_name, challenge_dns_name, challenge_http_path
 
 MAX_HTTP_BODY = 4096
@@ -87,17 +88,17 @@ def resolve_addresses(host: str) -> list[str]:
 def connect_to_claimed_host(host: str, port: int, timeout: float) -> socket.socket:
     """Resolve ``host`` (a name a tenant claims) and connect to one of its addresses.
 
-    This is the only place domain verification opens a connection to a tenant-supplied name.
-    # address policy: checked at merge
-    (balancer/netpolicy.py, being written on another branch, refuses loopback, link-local, private and
-    the platform's own addresses; it belongs here, on every resolved address, before the connect.)
+    This is the only place domain verification opens a connection to a tenant-supplied name, so every
+    resolved address goes through the platform's address policy first (the same one as backends, health
+    checks and the proxy): a claimed name pointed at Redis, metadata or a private range is never fetched.
     """
     addresses = resolve_addresses(host)
     if not addresses:
         raise OSError(f"{host} has no address in DNS")
-    refused = [a for a in addresses if _never_a_site(a)]
-    if refused:
-        raise OSError(f"{host} resolves to {refused[0]}, an address no public site has")
+    policy = netpolicy.policy_from_settings()
+    netpolicy.check_name(host)
+    for address in addresses:
+        netpolicy.check_ip(policy, ipaddress.ip_address(address.split("%", 1)[0]), port, host)
     last: OSError | None = None
     for address in addresses:
         try:
@@ -105,16 +106,6 @@ def connect_to_claimed_host(host: str, port: int, timeout: float) -> socket.sock
         except OSError as exc:
             last = exc
     raise last or OSError(f"could not connect to {host}")
-
-
-def _never_a_site(address: str) -> bool:
-    """Until the platform's address policy is wired in: link-local (cloud metadata), multicast, unspecified and
-    reserved addresses are refused always (loopback and private ranges are left to that policy)."""
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return True
-    return ip.is_link_local or ip.is_multicast or ip.is_unspecified or ip.is_reserved
 
 
 class _PreconnectedHTTP(http.client.HTTPConnection):
@@ -130,6 +121,8 @@ def check_http_token(host: str, token: str) -> tuple[bool, str]:
     timeout = float(settings.DOMAIN_CHECK_TIMEOUT)
     try:
         sock = connect_to_claimed_host(name, port, timeout)
+    except netpolicy.AddressRefused as exc:
+        return False, f"will not fetch {url}: {exc}"
     except (OSError, dns.exception.DNSException) as exc:
         return False, f"could not connect to {url}: {exc}"
     connection = _PreconnectedHTTP(name, port, sock, timeout)

@@ -312,5 +312,18 @@ def test_it_never_fetches_an_http_token_from_metadata_or_unspecified_addresses(a
     claimed = claim(api, member, "meta.example.test")
     dns_zone.a("meta.example.test", address)
     answer = api.as_(member).post("/api/domains/meta.example.test/verify").json()
-    assert answer["status"] == "pending" and "no public site has" in answer["checks"]["http"]
+    assert answer["status"] == "pending" and "will not fetch" in answer["checks"]["http"]
     assert claimed["verification"]["http_path"] not in [path for _, path in token_site.requests]
+
+
+def test_it_never_fetches_an_http_token_from_loopback_unless_the_platform_allows_it(api, member, dns_zone,
+                                                                                    token_site, settings):
+    # The token site listens on 127.0.0.1: with the strict default policy (no allowed networks) a claimed name
+    # pointed at this machine is never fetched, whatever listens there (Redis, the admin port, the token).
+    settings.BACKEND_ALLOWED_NETWORKS = []
+    claimed = claim(api, member, "loop.example.test")
+    dns_zone.a("loop.example.test", "127.0.0.1")
+    dns_zone.txt(claimed["verification"]["dns_txt_name"], "not-the-token")
+    answer = api.as_(member).post("/api/domains/loop.example.test/verify").json()
+    assert answer["status"] == "pending" and "loopback" in answer["checks"]["http"], answer
+    assert token_site.requests == []
