@@ -111,6 +111,7 @@ def test_it_refuses_an_expired_invitation(api, owner, outsider, smtp_server, set
     assert assert_ok(api.as_(owner).get(invitations_url(owner.tenant_id)))["items"] == []
     before = redis_dump()
     assert_error(api.as_(outsider).post(accept_url(token)), 410, "invitation_expired")
+    assert_error(api.as_(owner).post(accept_url(token)), 404, "not_found")  # not theirs: not even "expired"
     assert redis_dump() == before
     assert tenants_of(api, outsider) == {outsider.tenant_id}
     # An expired invitation no longer blocks a new one.
@@ -144,7 +145,7 @@ def test_it_lets_only_the_invited_person_accept(api, owner, outsider, member, sm
     assert_ok(api.as_(owner).post(invitations_url(owner.tenant_id), {"email": outsider.email}), 201)
     token = token_sent_to(smtp_server, outsider.email)
     before = redis_dump()
-    assert_error(api.as_(member).post(accept_url(token)), 403, "wrong_account")
+    assert_error(api.as_(member).post(accept_url(token)), 404, "not_found")  # as for an unknown token
     assert_error(api.post(accept_url(token), {"password": "takeover-secret"}), 401, "not_authenticated")
     assert redis_dump() == before
     assert_ok(api.as_(outsider).post(accept_url(token)))
