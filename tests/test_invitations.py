@@ -3,17 +3,15 @@ delivered by e-mail (a real SMTP server here), that only that person can accept,
 
 from __future__ import annotations
 
-import re
 import time
 
 import pytest
 
 from tests.support.actors import PASSWORD, actor_for
 from tests.support.assertions import assert_error, assert_ok, audit_actions, redis_dump
+from tests.support.invites import LINK
 from tests.support.parallel import run_parallel, status_counts
 from tests.support.smtp_server import smtp_server_fixture  # noqa: F401 - the smtp_server fixture
-
-_LINK = re.compile(r"/api/invitations/([A-Za-z0-9_-]{20,})/accept")
 
 
 def users_url(tenant_id: str, user_id: str | None = None) -> str:
@@ -32,7 +30,7 @@ def token_sent_to(server, address: str) -> str:
     """The token out of the newest invitation mail that reached ``address`` over SMTP."""
     messages = server.inbox.to(address)
     assert messages, f"no mail reached {address}"
-    found = _LINK.search(messages[-1].get_body(("plain",)).get_content())
+    found = LINK.search(messages[-1].get_body(("plain",)).get_content())
     assert found, messages[-1].as_string()
     return found.group(1)
 
