@@ -184,19 +184,25 @@ class TenantOutSerializer(serializers.Serializer):
     updated_at = serializers.CharField()
 
 
-class MemberOutSerializer(serializers.Serializer):
-    """A person as a member of one tenant (/api/tenants/<id>/users)."""
+class PersonOutSerializer(serializers.Serializer):
+    """What every answer about a person says (a member, a profile)."""
 
     id = serializers.CharField()
     email = serializers.EmailField()
     first_name = serializers.CharField(allow_blank=True)
     last_name = serializers.CharField(allow_blank=True)
     name = serializers.CharField(allow_blank=True)
-    role = serializers.ChoiceField(choices=ROLES)
-    active = serializers.BooleanField(help_text="the membership of this tenant is on (and the account too)")
+    active = serializers.BooleanField()
     last_login_at = serializers.DateTimeField(allow_null=True)
     created_at = serializers.DateTimeField()
     version = serializers.IntegerField()
+
+
+class MemberOutSerializer(PersonOutSerializer):
+    """A person as a member of one tenant (/api/tenants/<id>/users)."""
+
+    role = serializers.ChoiceField(choices=ROLES)
+    active = serializers.BooleanField(help_text="the membership of this tenant is on (and the account too)")
     temporary_password = serializers.CharField(required=False, help_text="only when a new account was created "
                                                                          "without a password: shown once")
 
@@ -211,24 +217,15 @@ class MembershipOutSerializer(serializers.Serializer):
     active = serializers.BooleanField()
 
 
-class UserOutSerializer(serializers.Serializer):
+class UserOutSerializer(PersonOutSerializer):
     """A person as they see themselves (/api/profile, login), in the tenant they act in."""
 
-    id = serializers.CharField()
-    email = serializers.EmailField()
-    first_name = serializers.CharField(allow_blank=True)
-    last_name = serializers.CharField(allow_blank=True)
-    name = serializers.CharField(allow_blank=True)
     tenant_id = serializers.CharField(allow_null=True)
     role = serializers.ChoiceField(choices=ROLES, allow_null=True)
     tenants = MembershipOutSerializer(many=True)
     last_tenant_id = serializers.CharField(allow_null=True)
     is_platform_admin = serializers.BooleanField()
-    active = serializers.BooleanField()
     must_change_password = serializers.BooleanField()
-    last_login_at = serializers.DateTimeField(allow_null=True)
-    created_at = serializers.DateTimeField()
-    version = serializers.IntegerField()
 
 
 class TokenOutSerializer(serializers.Serializer):
