@@ -96,7 +96,8 @@ class InvitationAcceptView(ApiView):
         201: OpenApiResponse(InvitationAcceptedNewAccountOutSerializer,
                              description="a new account was made, in the tenant, and signed in"),
         400: error("no account yet and no (valid) password sent"),
-        401: error("an account has the invited address: sign in as that person first"),
+        401: error("an account has the invited address: sign in as that person first (or the credentials sent "
+                   "are not valid)"),
         403: error("an API key (wrong_account: invitations are accepted by people), or the tenant is full "
                    "(limit_exceeded)"),
         404: error("unknown token, one sent to someone other than the signed-in person, or an invitation "
