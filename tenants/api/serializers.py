@@ -1,4 +1,5 @@
-"""Input validation for the auth, profile, tenant and user endpoints."""
+"""Input validation for the auth, profile, tenant, user and invitation endpoints, and the shapes of their
+answers (the OpenAPI schema's response bodies: one serializer per answer shape)."""
 
 from __future__ import annotations
 
