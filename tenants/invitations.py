@@ -207,9 +207,12 @@ def decline(user: User, invitation_id: str, actor: Actor) -> None:
     _consume(invitation, invitation.tenant_id, actor, "invitation.decline", live=True, invitee_side=True)
 
 
-def live_invitation(raw: str) -> Invitation:
+def live_invitation(raw: str, addressed_to: str | None = None) -> Invitation:
+    """The invitation of a token; with ``addressed_to``, only if it was sent to that address: a signed-in
+    person holding someone else's token hears what an unknown token hears (not whether it exists, for
+    whom, or whether it expired)."""
     invitation = InvitationStore().find_by_token_hash(hash_token(raw)) if _TOKEN.match(raw) else None
-    if invitation is None:
+    if invitation is None or (addressed_to is not None and invitation.email != addressed_to):
         raise ApiError(404, "not_found", _GONE)
     if is_expired(invitation):
         raise ApiError(410, "invitation_expired", "This invitation has expired; ask the tenant for a new one.")
@@ -218,10 +221,7 @@ def live_invitation(raw: str) -> Invitation:
 
 def accept_as(raw: str, user: User, actor: Actor) -> Accepted:
     """A signed-in person accepts: the invitation must have been sent to their own address."""
-    invitation = live_invitation(raw)
-    if user.email != invitation.email:
-        raise ApiError(403, "wrong_account", "This invitation was sent to another address; sign in as the person "
-                                             "it was sent to.")
+    invitation = live_invitation(raw, addressed_to=user.email)
     tenant = _tenant_of(invitation)
     joined = _join(invitation, tenant, user.id, actor)
     return Accepted(joined, tenant, invitation.role, new_account=False)

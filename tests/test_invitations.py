@@ -3,17 +3,15 @@ delivered by e-mail (a real SMTP server here), that only that person can accept,
 
 from __future__ import annotations
 
-import re
 import time
 
 import pytest
 
 from tests.support.actors import PASSWORD, actor_for
 from tests.support.assertions import assert_error, assert_ok, audit_actions, redis_dump
+from tests.support.invites import LINK
 from tests.support.parallel import run_parallel, status_counts
 from tests.support.smtp_server import smtp_server_fixture  # noqa: F401 - the smtp_server fixture
-
-_LINK = re.compile(r"/api/invitations/([A-Za-z0-9_-]{20,})/accept")
 
 
 def users_url(tenant_id: str, user_id: str | None = None) -> str:
@@ -32,7 +30,7 @@ def token_sent_to(server, address: str) -> str:
     """The token out of the newest invitation mail that reached ``address`` over SMTP."""
     messages = server.inbox.to(address)
     assert messages, f"no mail reached {address}"
-    found = _LINK.search(messages[-1].get_body(("plain",)).get_content())
+    found = LINK.search(messages[-1].get_body(("plain",)).get_content())
     assert found, messages[-1].as_string()
     return found.group(1)
 
@@ -111,6 +109,7 @@ def test_it_refuses_an_expired_invitation(api, owner, outsider, smtp_server, set
     assert assert_ok(api.as_(owner).get(invitations_url(owner.tenant_id)))["items"] == []
     before = redis_dump()
     assert_error(api.as_(outsider).post(accept_url(token)), 410, "invitation_expired")
+    assert_error(api.as_(owner).post(accept_url(token)), 404, "not_found")  # not theirs: not even "expired"
     assert redis_dump() == before
     assert tenants_of(api, outsider) == {outsider.tenant_id}
     # An expired invitation no longer blocks a new one.
@@ -144,7 +143,7 @@ def test_it_lets_only_the_invited_person_accept(api, owner, outsider, member, sm
     assert_ok(api.as_(owner).post(invitations_url(owner.tenant_id), {"email": outsider.email}), 201)
     token = token_sent_to(smtp_server, outsider.email)
     before = redis_dump()
-    assert_error(api.as_(member).post(accept_url(token)), 403, "wrong_account")
+    assert_error(api.as_(member).post(accept_url(token)), 404, "not_found")  # as for an unknown token
     assert_error(api.post(accept_url(token), {"password": "takeover-secret"}), 401, "not_authenticated")
     assert redis_dump() == before
     assert_ok(api.as_(outsider).post(accept_url(token)))

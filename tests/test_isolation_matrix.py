@@ -11,11 +11,14 @@ comes from the view itself (see ``declared_access``):
   so a view that varies by method declares it there;
 - a plain Django view (HTML pages, health): ``PAGES`` below.
 
-Path parameters are filled with tenant A's real objects by ``PATH_VALUES`` (keyed by the URL kwarg name).
+Path parameters are filled with tenant A's real objects by ``PATH_VALUES`` (keyed by the URL kwarg name);
+on a route that names the caller's own object (a person's invitation: ``OWN_VALUES``) each signed-in actor
+is sent its own, and B's owner A's owner's.
 An unknown kwarg, or a plain view missing from ``PAGES``, fails the test and says what to declare.
 
 Each answer is checked against that declaration: anonymous is 401 on every non-public endpoint, tenant B's
-owner is 404 on anything naming A's objects (the same answer as for objects that do not exist) and changes
+owner is 404 on anything naming A's objects (the same answer as for objects that do not exist, public
+endpoints included: A's invitation token) and changes
 nothing of A's, A's roles below the declared one are 403, the roles at or above it (and platform admins,
 where the declaration lets them) pass, and nothing is ever a 500. A call that may change state is followed
 by a restore of the world, so one world (built once, restored per test) serves the whole module.
@@ -37,8 +40,9 @@ from rest_framework.views import APIView
 
 from tenants.models import ROLE_RANK
 from tenants.permissions import IsAuthenticatedPrincipal, IsPlatformAdmin
-from tests.support.actors import Api, add_actor, make_tenant, platform_admin_actor
+from tests.support.actors import Actor, Api, add_actor, make_tenant, platform_admin_actor
 from tests.support.assertions import assert_ok, redis_dump
+from tests.support.invites import token_mailed_to
 from veloflux_site.storage.connection import get_redis
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -66,6 +70,22 @@ PATH_VALUES: dict[str, Callable[[Api, dict], object]] = {
     "route_id": lambda owner, ids: _made(owner.post("/api/routes", {"host": "app.acme.test",
                                                                       "pool": ids["name"]}))["id"],
     "version": lambda owner, ids: assert_ok(owner.get("/api/config/versions"))["items"][0]["version"],
+    "host": lambda owner, ids: _made(owner.post("/api/domains", {"host": "shop.acme.test"}))["host"],
+    # A's invitation of someone who has no account yet: its id, and the token mailed to that person.
+    "invitation_id": lambda owner, ids: _made(owner.post(f"/api/tenants/{ids['tenant_id']}/invitations",
+                                                         {"email": NEWCOMER}))["id"],
+    "token": lambda owner, ids: token_mailed_to(NEWCOMER),
+}
+NEWCOMER = "newcomer@elsewhere.test"
+
+# URLs whose object is the caller's own, not a tenant's (a person's invitations): route -> kwarg -> how to
+# make one for a person (called with the inviter, an Api of a third tenant's owner, and the person's
+# e-mail). Every signed-in actor gets its own; B's owner is sent A's owner's (someone else's: a 404).
+OWN_VALUES: dict[str, dict[str, Callable[[Api, str, str], object]]] = {
+    "api/profile/invitations/<str:invitation_id>": {
+        "invitation_id": lambda inviter, tenant_id, email: _made(inviter.post(
+            f"/api/tenants/{tenant_id}/invitations", {"email": email}))["id"],
+    },
 }
 
 
@@ -159,11 +179,19 @@ class World:
     b_marks: tuple[str, ...]  # what B's own keys contain: B's tenant id, its owner's id, its token ids
     clients: dict[str, Api]
     snapshot: list[tuple[str, int, bytes]]
+    own: dict[tuple[str, str], dict[str, object]]  # (route, actor) -> that actor's own objects (OWN_VALUES)
 
     def values(self, bogus: bool = False) -> dict[str, object]:
         if bogus:
             return {kwarg: 987654 if isinstance(value, int) else "no-such-thing" for kwarg, value in self.ids.items()}
         return self.ids
+
+    def values_for(self, endpoint: Endpoint, actor: str) -> dict[str, object]:
+        """The URL values ``actor`` is sent: A's objects, or on OWN_VALUES routes the actor's own ones."""
+        if endpoint.route not in OWN_VALUES:
+            return self.ids
+        own = self.own.get((endpoint.route, "a_owner" if actor.startswith("b_") else actor), {})
+        return {**self.ids, **own}
 
 
 def _build_world() -> World:
@@ -176,6 +204,8 @@ def _build_world() -> World:
     ids.pop("member_id")
     b_tenant_id, b_owner = make_tenant("Outsider Inc", "owner@outsider.test")
     root = platform_admin_actor()
+    own = _own_values({**{f"a_{role}": actor for role, actor in actors.items()},
+                       "platform_admin": root, "platform_admin_in_a": root})
     clients = {
         "anonymous": Api(),
         **{f"a_{role}": Api().as_(actor) for role, actor in actors.items()},
@@ -189,7 +219,22 @@ def _build_world() -> World:
     snapshot = [(name, max(client.pttl(name), 0), client.dump(name)) for name in names]
     b_claims = jwt.decode(b_owner.token, options={"verify_signature": False})
     b_marks = (b_tenant_id, b_owner.id, b_claims["fam"], b_claims["jti"])
-    return World(tenant_id, ids, b_marks, clients, snapshot)
+    return World(tenant_id, ids, b_marks, clients, snapshot, own)
+
+
+def _own_values(people: dict[str, Actor]) -> dict[tuple[str, str], dict[str, object]]:
+    """OWN_VALUES made for each signed-in actor (``people``: actor name -> person) by a third tenant."""
+    inviter_tenant, inviter = make_tenant("Inviter Ltd", "owner@inviter.test")
+    as_inviter = Api().as_(inviter)
+    made: dict[str, dict[str, object]] = {}  # per person: both platform-admin clients are one person
+    own = {}
+    for route, makers in OWN_VALUES.items():
+        for actor, person in people.items():
+            if person.email not in made:
+                made[person.email] = {kwarg: make(as_inviter, inviter_tenant, person.email)
+                                      for kwarg, make in makers.items()}
+            own[(route, actor)] = made[person.email]
+    return own
 
 
 _WORLD: list[World] = []
@@ -253,7 +298,8 @@ def _expect(endpoint: Endpoint, method: str, actor: str, response, world: World)
     """One answer against the declaration; raises AssertionError with what was expected and why."""
     access = declared_access(endpoint, method)
     status = response.status_code
-    where = f"{method} {endpoint.path(world.values())} as {actor} ({access}): {status} {response.content[:200]!r}"
+    where = (f"{method} {endpoint.path(world.values_for(endpoint, actor))} as {actor} ({access}): {status} "
+             f"{response.content[:200]!r}")
     assert status < 500, where
     if access.kind == PAGE:  # a bearer token is not a session: every actor is sent to /login
         if method == "GET":  # (require_GET: HEAD is a 405 too)
@@ -263,6 +309,8 @@ def _expect(endpoint: Endpoint, method: str, actor: str, response, world: World)
         return
     if access.kind == PUBLIC:
         assert status not in (401, 403), where
+        if actor == "b_owner":  # A's objects (an invitation's token) hidden as on the other endpoints
+            _expect_hidden(endpoint, method, status, world, where)
         return
     if actor == "anonymous":
         assert status == 401, where
@@ -271,11 +319,7 @@ def _expect(endpoint: Endpoint, method: str, actor: str, response, world: World)
         assert status == 404, where  # X-Tenant-ID naming another tenant: hidden, whatever the endpoint
         return
     if actor == "b_owner":
-        if endpoint.kwargs:
-            bogus = world.clients["b_owner"].request(method, endpoint.path(world.values(bogus=True)))
-            assert status == bogus.status_code, f"{where}; for objects that do not exist: {bogus.status_code}"
-            if endpoint.supports(method) and method != "OPTIONS":
-                assert status == 404, where
+        _expect_hidden(endpoint, method, status, world, where)
         return
     if not _allowed(access, actor, endpoint):
         assert status == 403, where
@@ -287,19 +331,28 @@ def _expect(endpoint: Endpoint, method: str, actor: str, response, world: World)
         assert status != 404, where  # A's own objects exist
 
 
+def _expect_hidden(endpoint: Endpoint, method: str, status: int, world: World, where: str) -> None:
+    """B's owner on A's objects: the answer for objects that do not exist, a 404 where the method exists."""
+    if endpoint.kwargs:
+        bogus = world.clients["b_owner"].request(method, endpoint.path(world.values(bogus=True)))
+        assert status == bogus.status_code, f"{where}; for objects that do not exist: {bogus.status_code}"
+        if endpoint.supports(method) and method != "OPTIONS":
+            assert status == 404, where
+
+
 def _endpoint_id(endpoint: Endpoint) -> str:
     return "/" + endpoint.route
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=[_endpoint_id(e) for e in ENDPOINTS])
-def test_it_answers_every_actor_as_the_endpoint_declares(world, endpoint):
+def test_it_answers_every_actor_as_the_endpoint_declares(world, endpoint, dns_zone):
     for kwarg in endpoint.kwargs:
         assert kwarg in PATH_VALUES, (f"/{endpoint.route}: unknown URL kwarg {kwarg!r}; map it to one of tenant "
                                       "A's real objects in PATH_VALUES in tests/test_isolation_matrix.py")
-    path = endpoint.path(world.values())
     baseline = redis_dump()
     for method in METHODS:
         for actor, client in world.clients.items():
+            path = endpoint.path(world.values_for(endpoint, actor))
             before = _writes()
             response = client.request(method, path)
             _expect(endpoint, method, actor, response, world)

@@ -7,7 +7,8 @@ from django.core.management import call_command
 from drf_spectacular.generators import SchemaGenerator
 
 LISTS = ["/api/pools", "/api/backends", "/api/routes", "/api/tenants", "/api/tenants/{tenant_id}/users",
-         "/api/auth/api-keys", "/api/config/versions", "/api/tenants/{tenant_id}/alerts"]
+         "/api/auth/api-keys", "/api/config/versions", "/api/tenants/{tenant_id}/alerts", "/api/domains",
+         "/api/tenants/{tenant_id}/invitations", "/api/profile/invitations"]
 
 
 @pytest.fixture(scope="module")
@@ -56,3 +57,29 @@ def test_it_documents_creates_as_201_and_never_the_request_body_as_the_answer(do
         for code, response in operation["responses"].items():
             ref = response.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref", "")
             assert not ref.endswith("Request"), (method, path, code, ref)
+
+
+def _component(document: dict, ref: str) -> dict:
+    return document["components"]["schemas"][ref.rsplit("/", 1)[1]]
+
+
+def test_it_documents_the_login_tenant_choice(document):
+    """400 tenant_required carries error.tenants: [{id, name}] (the tenants to log in again with)."""
+    answer = document["paths"]["/api/auth/login"]["post"]["responses"]["400"]
+    envelope = _component(document, answer["content"]["application/json"]["schema"]["$ref"])
+    detail = _component(document, envelope["properties"]["error"]["$ref"])
+    assert {"code", "message"} <= set(detail["required"])
+    choice = _component(document, detail["properties"]["tenants"]["items"]["$ref"])
+    assert set(choice["required"]) == {"id", "name"}
+    assert "tenant_required" in answer["description"]
+
+
+def test_it_adds_the_envelope_under_an_operations_own_error_descriptions(document):
+    """A view says why (error(description)), or adds a status (410); the envelope is the one Error."""
+    responses = document["paths"]["/api/invitations/{token}/accept"]["post"]["responses"]
+    assert responses["410"]["description"] == "the invitation expired"
+    assert "wrong_account" in responses["403"]["description"]
+    for code in ("400", "401", "403", "404", "409", "410", "503"):
+        assert responses[code]["content"]["application/json"]["schema"]["$ref"].endswith("/Error"), code
+    schemas = document["components"]["schemas"]
+    assert not [name for name in schemas if name.endswith("Error") and name not in ("Error", "LoginError")]

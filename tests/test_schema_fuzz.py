@@ -22,6 +22,7 @@ from werkzeug.test import Client
 
 from tests.support.actors import PASSWORD, Api, add_actor, make_tenant, platform_admin_actor
 from tests.support.assertions import assert_ok
+from tests.support.invites import token_mailed_to
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
@@ -32,8 +33,11 @@ EXCLUDED_PATHS = [
 ]
 
 
+NEWCOMER = "newcomer@elsewhere.test"  # invited by tenant A, no account yet
+
+
 @pytest.fixture
-def world(api):
+def world(api, dns_zone):
     """Tenant A's owner and a viewer, one of each object, and their ids by URL kwarg name (``real``)."""
     tenant_id, owner = make_tenant("Acme Corp", "owner@acme.test")
     viewer = add_actor(tenant_id, "viewer@acme.test", "viewer")
@@ -43,8 +47,11 @@ def world(api):
     route = assert_ok(as_owner.post("/api/routes", {"host": "app.acme.test", "pool": "web"}), 201)
     key = assert_ok(as_owner.post("/api/auth/api-keys", {"name": "ci", "role": "viewer"}), 201)
     version = assert_ok(as_owner.get("/api/config/versions"))["items"][0]["version"]
+    host = assert_ok(as_owner.post("/api/domains", {"host": "shop.acme.test"}), 201)["host"]
+    invitation = assert_ok(as_owner.post(f"/api/tenants/{tenant_id}/invitations", {"email": NEWCOMER}), 201)
     real = {"tenant_id": tenant_id, "user_id": viewer.id, "key_id": key["id"], "name": "web",
-            "backend_id": backend["id"], "route_id": route["id"], "version": version}
+            "backend_id": backend["id"], "route_id": route["id"], "version": version, "host": host,
+            "invitation_id": invitation["id"], "token": token_mailed_to(NEWCOMER)}
     root = platform_admin_actor()
     return {"owner": owner, "viewer": viewer, "platform_admin": root, "real": real}
 
@@ -59,29 +66,13 @@ def load_schema():
     return loaded
 
 
-# Bugs another branch of issue 12 fixes (point 5: an email with "{" or "}" is a 500; the fix validates emails
-# at the edge). Not strict: whether 10 examples reach such an email depends on what ran before in the session
-# (seen: XPASS in the full suite, XFAIL alone). Remove an entry once that fix is merged.
-KNOWN_BUGS = {
-    "POST /api/auth/login": "issue 12 point 5: ValueError 'invalid key part' for an email with { or }",
-    "PUT /api/profile": "issue 12 point 5: the same ValueError from UserStore.find_by_email for a new email with }",
-    "POST /api/auth/register": "issue 12 point 5: the same ValueError for an email with { or }",
-    "POST /api/tenants/{tenant_id}/users": "issue 12 point 5: the same ValueError for an email with { or }",
-}
-
 SCHEMA = load_schema()
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
 
 
-def _param(operation):
-    reason = KNOWN_BUGS.get(operation.label)
-    marks = [pytest.mark.xfail(strict=False, reason=reason)] if reason else []
-    return pytest.param(operation, id=operation.label, marks=marks)
-
-
 # The platform admin acts in tenant A (X-Tenant-ID), so platform-only operations answer with success too.
 @pytest.mark.parametrize("role", ["owner", "viewer", "platform_admin"])
-@pytest.mark.parametrize("operation", [_param(op) for op in OPERATIONS])
+@pytest.mark.parametrize("operation", OPERATIONS, ids=[op.label for op in OPERATIONS])
 @hypothesis.settings(max_examples=10, derandomize=True, database=None, deadline=None,
                      suppress_health_check=list(HealthCheck))
 @hypothesis.given(data=strategies.data())
@@ -129,6 +120,15 @@ SESSION = [
     ("GET", "/api/realtime/presence", "/api/realtime/presence?channel=tenant:{tenant_id}:news", None),
     ("POST", "/api/ws/force-update", "/api/ws/force-update", {}),
     ("GET", "/api/profile", "/api/profile", None),
+    ("GET", "/api/domains", "/api/domains", None),
+    ("GET", "/api/domains/{host}", "/api/domains/{host}", None),
+    ("POST", "/api/domains/{host}/verify", "/api/domains/{host}/verify", None),
+    ("GET", "/api/tenants/{tenant_id}/invitations", "/api/tenants/{tenant_id}/invitations", None),
+    ("GET", "/api/tenants/{tenant_id}/invitations/{invitation_id}",
+     "/api/tenants/{tenant_id}/invitations/{invitation_id}", None),
+    ("GET", "/api/tenants/{tenant_id}/users", "/api/tenants/{tenant_id}/users", None),
+    ("POST", "/api/tenants/{tenant_id}/users", "/api/tenants/{tenant_id}/users", {"email": "new@acme.test"}),
+    ("GET", "/api/profile/invitations", "/api/profile/invitations", None),
     ("POST", "/api/auth/login", "/api/auth/login", {"email": "owner@acme.test", "password": PASSWORD}),
 ]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
@@ -10,6 +10,7 @@ from balancer import domains
 from balancer.api.base import BalancerView
 from balancer.models import DOMAIN_STATUSES
 from veloflux_site.api.pagination import paginate_list
+from veloflux_site.api.schema import answers, error, list_endpoint
 
 
 class DomainClaimSerializer(serializers.Serializer):
@@ -37,38 +38,22 @@ class DomainSerializer(serializers.Serializer):
                                    help_text="on verify: what each check found")
 
 
-class DomainPageSerializer(serializers.Serializer):
-    items = DomainSerializer(many=True)
-    total_count = serializers.IntegerField()
-    page = serializers.IntegerField()
-    page_size = serializers.IntegerField()
-    has_more = serializers.BooleanField()
-
-
-ErrorSerializer = inline_serializer("DomainError", {"error": inline_serializer("DomainErrorBody", {
-    "code": serializers.CharField(), "message": serializers.CharField(),
-    "fields": serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False),
-})})
-
-
-def _errors(*codes: int) -> dict[int, OpenApiResponse]:
-    meaning = {400: "invalid input", 401: "not authenticated", 403: "role too low or no tenant selected",
-               404: "no such domain claim in this tenant", 409: "the host is taken, reserved or the claim expired",
-               413: "request body too large", 415: "unsupported media type", 503: "the data store is unreachable"}
-    return {code: OpenApiResponse(ErrorSerializer, description=meaning[code]) for code in codes}
+DOMAIN_403 = error("role too low, or no tenant selected (X-Tenant-ID)")
+DOMAIN_404 = error("no such domain claim in this tenant")
+DOMAIN_409 = error("the host is taken, reserved or the claim expired")
 
 
 class DomainListView(BalancerView):
     serializer_class = DomainClaimSerializer
 
-    @extend_schema(operation_id="domains_list", responses={200: DomainPageSerializer, **_errors(400, 401, 403, 503)})
+    @list_endpoint("domains_list", "DomainPage", DomainSerializer, errors={403: DOMAIN_403})
     def get(self, request):
         return Response(paginate_list(request, domains.list_domains(self.tenant_id())))
 
     @extend_schema(operation_id="domains_claim", request=DomainClaimSerializer,
                    responses={201: OpenApiResponse(DomainSerializer, description="claimed: prove it next"),
                               200: OpenApiResponse(DomainSerializer, description="already claimed by this tenant"),
-                              **_errors(400, 401, 403, 409, 413, 415, 503)})
+                              403: DOMAIN_403, 409: DOMAIN_409})
     def post(self, request):
         payload, created = domains.claim_domain(self.tenant_id(), self.actor(), self.body())
         return Response(payload, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
@@ -77,13 +62,12 @@ class DomainListView(BalancerView):
 class DomainDetailView(BalancerView):
     serializer_class = None
 
-    @extend_schema(operation_id="domains_retrieve", responses={200: DomainSerializer,
-                                                                **_errors(401, 403, 404, 503)})
+    @answers(200, DomainSerializer, operation_id="domains_retrieve", errors={403: DOMAIN_403, 404: DOMAIN_404})
     def get(self, request, host: str):
         return Response(domains.get_domain(self.tenant_id(), host.lower()))
 
-    @extend_schema(operation_id="domains_release", responses={204: OpenApiResponse(description="released"),
-                                                               **_errors(401, 403, 404, 409, 503)})
+    @answers(204, OpenApiResponse(description="released"), operation_id="domains_release",
+             errors={403: DOMAIN_403, 404: DOMAIN_404, 409: DOMAIN_409})
     def delete(self, request, host: str):
         domains.release_domain(self.tenant_id(), self.actor(), host.lower(),
                                by_platform_admin=bool(self.principal.is_platform_admin))
@@ -96,6 +80,6 @@ class DomainVerifyView(BalancerView):
     @extend_schema(operation_id="domains_verify", request=None,
                    responses={200: OpenApiResponse(DomainSerializer, description="status verified, or pending with "
                                                    "what each check found"),
-                              **_errors(401, 403, 404, 409, 503)})
+                              403: DOMAIN_403, 404: DOMAIN_404, 409: DOMAIN_409})
     def post(self, request, host: str):
         return Response(domains.verify_domain(self.tenant_id(), self.actor(), host.lower()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from django.urls import NoReverseMatch, reverse
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -13,6 +14,7 @@ from tenants import accounts, tokens
 from tenants.api.serializers import (
     ApiKeyCreateSerializer,
     ApiKeyOutSerializer,
+    LoginErrorSerializer,
     LoginSerializer,
     LogoutSerializer,
     ProfileOutSerializer,
@@ -30,7 +32,7 @@ from tenants.store import ApiKeyStore, TenantStore, UserStore
 from veloflux_site.api.client_ip import client_ip
 from veloflux_site.api.errors import ApiError
 from veloflux_site.api.pagination import paginate_list
-from veloflux_site.api.schema import answers, list_endpoint
+from veloflux_site.api.schema import answers, error, list_endpoint
 from veloflux_site.api.views import ApiView
 
 
@@ -53,7 +55,10 @@ class LoginView(ApiView):
     permission_classes = (AllowAny,)
     serializer_class = LoginSerializer
 
-    @answers(200, TokenOutSerializer)
+    @answers(200, TokenOutSerializer, errors={400: OpenApiResponse(LoginErrorSerializer, description=(
+        "Invalid input (validation_error), or tenant_required: the person belongs to several tenants and "
+        "none was used last; error.tenants lists them ({id, name}): log in again with tenant_id set.")),
+        403: error("tenant_suspended (the tenant asked for), or account_disabled (switched off in every tenant)")})
     def post(self, request):
         data = self.validated()
         result = accounts.login(data["email"], data["password"], data.get("tenant_id") or None, client_ip(request))

@@ -5,26 +5,26 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from tenants import accounts, invitations, tokens
-from tenants.api.docs import (
-    COMMON_ERRORS,
-    InvitationAcceptedNewAccountSerializer,
-    InvitationAcceptedSerializer,
-    InvitationPageSerializer,
-    InvitationSerializer,
-    error,
+from tenants.api.serializers import (
+    InvitationAcceptedNewAccountOutSerializer,
+    InvitationAcceptedOutSerializer,
+    InvitationAcceptSerializer,
+    InvitationCreateSerializer,
+    InvitationOutSerializer,
+    split_name,
 )
-from tenants.api.serializers import InvitationAcceptSerializer, InvitationCreateSerializer, split_name
-from tenants.api.views import TenantScopedView
+from tenants.api.views import INVITE_ERRORS, TenantScopedView
 from tenants.permissions import AdminOnly
 from veloflux_site.api.client_ip import client_ip
 from veloflux_site.api.errors import ApiError
 from veloflux_site.api.pagination import paginate_list
+from veloflux_site.api.schema import answers, error, list_endpoint
 from veloflux_site.api.views import ApiView
 
 
@@ -32,8 +32,6 @@ def _iso(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
 
 
-PAGE_PARAMS = [OpenApiParameter("page", int, description="page number, from 1"),
-               OpenApiParameter("limit", int, description="items per page")]
 ADMIN_403 = error("the caller is not an admin or owner of the tenant (or asked for a role above their own)")
 TENANT_404 = error("no such tenant (or not the caller's), or no such invitation in it")
 NO_PERSON_403 = error("an API key: invitations belong to people")
@@ -43,23 +41,18 @@ class InvitationListView(TenantScopedView):
     permission_classes = (AdminOnly,)
     serializer_class = InvitationCreateSerializer
 
-    @extend_schema(operation_id="tenants_invitations_list", parameters=PAGE_PARAMS, responses={
-        200: InvitationPageSerializer, 400: error("bad page or limit"), 403: ADMIN_403, 404: TENANT_404,
-        **COMMON_ERRORS})
+    @list_endpoint("tenants_invitations_list", "InvitationPage", InvitationOutSerializer,
+                   errors={403: ADMIN_403, 404: TENANT_404})
     def get(self, request, tenant_id: str):
         tenant = self.tenant(tenant_id)
         items = [invitations.payload(i, tenant.name) for i in invitations.pending_for_tenant(tenant)]
         return Response(paginate_list(request, items))
 
-    @extend_schema(operation_id="tenants_invitations_create", request=InvitationCreateSerializer, responses={
-        201: OpenApiResponse(InvitationSerializer, description="invited; the token went to the address by mail"),
-        400: error("invalid email or role"),
-        403: error("not an admin or owner, a role above the caller's, or too many pending invitations"),
-        404: TENANT_404,
-        409: error("already a member (conflict) or already invited (invitation_pending)"),
-        429: error("too many invitations from this tenant in the last hour (Retry-After)"),
-        503: error("the mail could not be sent (email_unavailable: nothing was kept) or the store is down"),
-        401: COMMON_ERRORS[401]})
+    @answers(201, OpenApiResponse(InvitationOutSerializer, description="invited; the token went to the address "
+                                                                      "by mail"),
+             operation_id="tenants_invitations_create", request=InvitationCreateSerializer, errors={
+                 403: error("not an admin or owner, a role above the caller's, or too many pending invitations"),
+                 404: TENANT_404, **INVITE_ERRORS})
     def post(self, request, tenant_id: str):
         tenant = self.tenant(tenant_id)
         data = self.validated()
@@ -72,15 +65,14 @@ class InvitationListView(TenantScopedView):
 class InvitationDetailView(TenantScopedView):
     permission_classes = (AdminOnly,)
 
-    @extend_schema(operation_id="tenants_invitations_retrieve", responses={
-        200: InvitationSerializer, 403: ADMIN_403, 404: TENANT_404, **COMMON_ERRORS})
+    @answers(200, InvitationOutSerializer, operation_id="tenants_invitations_retrieve",
+             errors={403: ADMIN_403, 404: TENANT_404})
     def get(self, request, tenant_id: str, invitation_id: str):
         tenant = self.tenant(tenant_id)
         return Response(invitations.payload(invitations.of_tenant(tenant.id, invitation_id), tenant.name))
 
-    @extend_schema(operation_id="tenants_invitations_destroy", responses={
-        204: OpenApiResponse(description="revoked: its link no longer works"), 403: ADMIN_403, 404: TENANT_404,
-        **COMMON_ERRORS})
+    @answers(204, OpenApiResponse(description="revoked: its link no longer works"),
+             operation_id="tenants_invitations_destroy", errors={403: ADMIN_403, 404: TENANT_404})
     def delete(self, request, tenant_id: str, invitation_id: str):
         tenant = self.tenant(tenant_id)
         invitations.revoke(tenant.id, invitation_id, self.actor())
@@ -100,17 +92,18 @@ class InvitationAcceptView(ApiView):
     serializer_class = InvitationAcceptSerializer
 
     @extend_schema(operation_id="invitations_accept", request=InvitationAcceptSerializer, responses={
-        200: OpenApiResponse(InvitationAcceptedSerializer, description="the signed-in invitee joined the tenant"),
-        201: OpenApiResponse(InvitationAcceptedNewAccountSerializer,
+        200: OpenApiResponse(InvitationAcceptedOutSerializer, description="the signed-in invitee joined the tenant"),
+        201: OpenApiResponse(InvitationAcceptedNewAccountOutSerializer,
                              description="a new account was made, in the tenant, and signed in"),
         400: error("no account yet and no (valid) password sent"),
-        401: error("an account has the invited address: sign in as that person first"),
-        403: error("signed in as someone else, or with an API key (wrong_account); or the tenant is full "
+        401: error("an account has the invited address: sign in as that person first (or the credentials sent "
+                   "are not valid)"),
+        403: error("an API key (wrong_account: invitations are accepted by people), or the tenant is full "
                    "(limit_exceeded)"),
-        404: error("unknown token, or the invitation was already used, declined or revoked"),
+        404: error("unknown token, one sent to someone other than the signed-in person, or an invitation "
+                   "already used, declined or revoked"),
         409: error("already a member of the tenant"),
-        410: error("the invitation expired"),
-        503: COMMON_ERRORS[503]})
+        410: error("the invitation expired")})
     def post(self, request, token: str):
         principal = request.user
         if principal.is_authenticated:
@@ -138,9 +131,8 @@ class _InviteeView(ApiView):
 
 
 class ProfileInvitationListView(_InviteeView):
-    @extend_schema(operation_id="profile_invitations_list", parameters=PAGE_PARAMS, responses={
-        200: InvitationPageSerializer, 400: error("bad page or limit"), 403: NO_PERSON_403,
-        404: error("X-Tenant-ID names a tenant the caller cannot act in"), **COMMON_ERRORS})
+    @list_endpoint("profile_invitations_list", "InvitationPage", InvitationOutSerializer, errors={
+        403: NO_PERSON_403, 404: error("X-Tenant-ID names a tenant the caller cannot act in")})
     def get(self, request):
         user = self.person()
         items = [invitations.payload(i, name) for i, name in invitations.pending_for_person(user)]
@@ -148,9 +140,9 @@ class ProfileInvitationListView(_InviteeView):
 
 
 class ProfileInvitationDetailView(_InviteeView):
-    @extend_schema(operation_id="profile_invitations_decline", responses={
-        204: OpenApiResponse(description="declined: the invitation is gone"), 403: NO_PERSON_403,
-        404: error("no pending invitation with this id for the caller"), **COMMON_ERRORS})
+    @answers(204, OpenApiResponse(description="declined: the invitation is gone"),
+             operation_id="profile_invitations_decline",
+             errors={403: NO_PERSON_403, 404: error("no pending invitation with this id for the caller")})
     def delete(self, request, invitation_id: str):
         user = self.person()
         invitations.decline(user, invitation_id, self.actor())

@@ -1,4 +1,5 @@
-"""Input validation for the auth, profile, tenant and user endpoints."""
+"""Input validation for the auth, profile, tenant, user and invitation endpoints, and the shapes of their
+answers (the OpenAPI schema's response bodies: one serializer per answer shape)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from rest_framework import serializers
 from billing.plans import PLANS
 from tenants.audit import is_stream_id
 from tenants.models import ROLES
+from veloflux_site.api.schema import ErrorDetailSerializer
 from veloflux_site.storage import keys
 
 
@@ -183,18 +185,27 @@ class TenantOutSerializer(serializers.Serializer):
     updated_at = serializers.CharField()
 
 
-class MemberOutSerializer(serializers.Serializer):
+class PersonOutSerializer(serializers.Serializer):
+    """What every answer about a person says (a member, a profile)."""
+
     id = serializers.CharField()
-    email = serializers.CharField()
+    email = serializers.EmailField()
     first_name = serializers.CharField(allow_blank=True)
     last_name = serializers.CharField(allow_blank=True)
     name = serializers.CharField(allow_blank=True)
-    role = serializers.CharField(allow_null=True)
     active = serializers.BooleanField()
-    last_login_at = serializers.CharField(allow_null=True)
-    created_at = serializers.CharField()
+    last_login_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
     version = serializers.IntegerField()
-    temporary_password = serializers.CharField(required=False, help_text="only when we generated the password")
+
+
+class MemberOutSerializer(PersonOutSerializer):
+    """A person as a member of one tenant (/api/tenants/<id>/users)."""
+
+    role = serializers.ChoiceField(choices=ROLES)
+    active = serializers.BooleanField(help_text="the membership of this tenant is on (and the account too)")
+    temporary_password = serializers.CharField(required=False, help_text="only when a new account was created "
+                                                                         "without a password: shown once")
 
 
 class TenantCreatedOutSerializer(TenantOutSerializer):
@@ -203,24 +214,19 @@ class TenantCreatedOutSerializer(TenantOutSerializer):
 
 class MembershipOutSerializer(serializers.Serializer):
     tenant_id = serializers.CharField()
-    role = serializers.CharField()
-
-
-class UserOutSerializer(serializers.Serializer):
-    id = serializers.CharField()
-    email = serializers.CharField()
-    first_name = serializers.CharField(allow_blank=True)
-    last_name = serializers.CharField(allow_blank=True)
-    name = serializers.CharField(allow_blank=True)
-    tenant_id = serializers.CharField(allow_null=True)
-    role = serializers.CharField(allow_null=True)
-    tenants = MembershipOutSerializer(many=True)
-    is_platform_admin = serializers.BooleanField()
+    role = serializers.ChoiceField(choices=ROLES)
     active = serializers.BooleanField()
+
+
+class UserOutSerializer(PersonOutSerializer):
+    """A person as they see themselves (/api/profile, login), in the tenant they act in."""
+
+    tenant_id = serializers.CharField(allow_null=True)
+    role = serializers.ChoiceField(choices=ROLES, allow_null=True)
+    tenants = MembershipOutSerializer(many=True)
+    last_tenant_id = serializers.CharField(allow_null=True)
+    is_platform_admin = serializers.BooleanField()
     must_change_password = serializers.BooleanField()
-    last_login_at = serializers.CharField(allow_null=True)
-    created_at = serializers.CharField()
-    version = serializers.IntegerField()
 
 
 class TokenOutSerializer(serializers.Serializer):
@@ -237,6 +243,42 @@ class ProfileOutSerializer(UserOutSerializer):
     refresh_token = serializers.CharField(required=False)
     token_type = serializers.CharField(required=False)
     expires_at = serializers.CharField(required=False)
+
+
+class TenantNameOutSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+
+
+class LoginErrorDetailSerializer(ErrorDetailSerializer):
+    tenants = TenantNameOutSerializer(many=True, required=False,
+                                      help_text="tenant_required: the caller's tenants; log in again with one's id")
+
+
+class LoginErrorSerializer(serializers.Serializer):
+    error = LoginErrorDetailSerializer()
+
+
+class InvitationOutSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    tenant_id = serializers.CharField()
+    tenant_name = serializers.CharField()
+    email = serializers.EmailField()
+    role = serializers.ChoiceField(choices=ROLES)
+    status = serializers.ChoiceField(choices=["pending", "expired"])
+    invited_by = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+    created_at = serializers.DateTimeField()
+
+
+class InvitationAcceptedOutSerializer(serializers.Serializer):
+    tenant = TenantNameOutSerializer()
+    role = serializers.ChoiceField(choices=ROLES)
+    user = UserOutSerializer()
+
+
+class InvitationAcceptedNewAccountOutSerializer(TokenOutSerializer, InvitationAcceptedOutSerializer):
+    """The new account is signed in: the answer of a login, and what it joined."""
 
 
 class ApiKeyOutSerializer(serializers.Serializer):

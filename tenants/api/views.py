@@ -7,18 +7,13 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from tenants import audit, invitations, monitoring, services
-from tenants.api.docs import (
-    COMMON_ERRORS,
-    InvitationSerializer,
-    TenantMemberPageSerializer,
-    TenantMemberSerializer,
-    error,
-)
 from tenants.api.serializers import (
     AuditPageOutSerializer,
     AuditQuerySerializer,
+    InvitationOutSerializer,
     LogPageOutSerializer,
     MemberCreateSerializer,
+    MemberOutSerializer,
     MemberUpdateSerializer,
     TenantConfigOutSerializer,
     TenantCreatedOutSerializer,
@@ -37,7 +32,7 @@ from tenants.permissions import (
 from tenants.store import TenantStore, UserStore
 from veloflux_site.api.errors import ApiError
 from veloflux_site.api.pagination import page_params, paginate_list
-from veloflux_site.api.schema import answers, list_endpoint
+from veloflux_site.api.schema import answers, error, list_endpoint
 from veloflux_site.api.views import ApiView
 
 
@@ -160,29 +155,31 @@ class TenantScopedView(TenantUrlView):
         return TenantStore().get(self.url_tenant(tenant_id))
 
 
+# Inviting (/invitations, or adding a person who has an account to /users): the errors of its own.
+INVITE_ERRORS = {
+    409: error("already a member (conflict) or already invited (invitation_pending)"),
+    429: error("too many invitations from this tenant in the last hour (Retry-After)"),
+    503: error("the mail could not be sent (email_unavailable: nothing was kept) or the store is down"),
+}
+
+
 class MemberListView(TenantScopedView):
     permission_classes = (ViewerReadsAdminWrites,)
     serializer_class = MemberCreateSerializer
 
-    @extend_schema(operation_id="tenants_users_list", responses={
-        200: TenantMemberPageSerializer, 400: error("bad page or limit"), 403: error("no role in the tenant"),
-        404: error("no such tenant (or not the caller's)"), **COMMON_ERRORS})
+    @list_endpoint("tenants_users_list", "MemberPage", MemberOutSerializer, errors={
+        403: error("no role in the tenant"), 404: error("no such tenant (or not the caller's)")})
     def get(self, request, tenant_id: str):
         tenant = self.tenant(tenant_id)
         members = sorted(UserStore().members(tenant.id), key=lambda u: (u.created_at, u.id))
         return Response(paginate_list(request, [member_payload(u, tenant.id) for u in members]))
 
     @extend_schema(operation_id="tenants_users_create", request=MemberCreateSerializer, responses={
-        201: OpenApiResponse(TenantMemberSerializer, description="a new account, in this tenant"),
-        202: OpenApiResponse(InvitationSerializer, description="the address has an account: that person was "
-                                                               "invited by mail instead, and is not a member yet"),
-        400: error("invalid input"),
+        201: OpenApiResponse(MemberOutSerializer, description="a new account, in this tenant"),
+        202: OpenApiResponse(InvitationOutSerializer, description="the address has an account: that person was "
+                                                                  "invited by mail instead, and is not a member yet"),
         403: error("below admin, a role above the caller's, or the plan's user limit"),
-        404: error("no such tenant (or not the caller's)"),
-        409: error("already a member (conflict) or already invited (invitation_pending)"),
-        429: error("too many invitations from this tenant in the last hour (Retry-After)"),
-        503: error("the invitation mail could not be sent (email_unavailable) or the store is down"),
-        401: COMMON_ERRORS[401]})
+        404: error("no such tenant (or not the caller's)"), **INVITE_ERRORS})
     def post(self, request, tenant_id: str):
         tenant = self.tenant(tenant_id)
         data = self.validated()
@@ -213,25 +210,28 @@ def _refuse_profile_fields(request, is_platform_admin: bool) -> None:
                        {name: ["not changeable here"] for name in account})
 
 
+MEMBER_404 = error("no such tenant, or no such member in it")
+MEMBER_UPDATE_ERRORS = {
+    400: error("invalid input, or (platform admins) email/password, which only the person changes"),
+    403: error("below admin, touching an owner without being one, or profile fields (name, first_name, "
+               "last_name, email, password) sent by anyone but a platform admin"),
+    404: MEMBER_404,
+    409: error("the last active owner (last_owner), or a stale version (version_conflict)"),
+}
+
+
 class MemberDetailView(TenantScopedView):
     permission_classes = (ViewerReadsAdminWrites,)
     serializer_class = MemberUpdateSerializer
 
-    @extend_schema(operation_id="tenants_users_retrieve", responses={
-        200: TenantMemberSerializer, 403: error("no role in the tenant"),
-        404: error("no such tenant, or no such member in it"), **COMMON_ERRORS})
+    @answers(200, MemberOutSerializer, operation_id="tenants_users_retrieve", errors={
+        403: error("no role in the tenant"), 404: MEMBER_404})
     def get(self, request, tenant_id: str, user_id: str):
         tenant = self.tenant(tenant_id)
         return Response(member_payload(services.member_of(tenant.id, user_id), tenant.id))
 
-    @extend_schema(operation_id="tenants_users_update", request=MemberUpdateSerializer, responses={
-        200: TenantMemberSerializer,
-        400: error("invalid input, or (platform admins) email/password, which only the person changes"),
-        403: error("below admin, touching an owner without being one, or profile fields (name, first_name, "
-                   "last_name, email, password) sent by anyone but a platform admin"),
-        404: error("no such tenant, or no such member in it"),
-        409: error("the last active owner (last_owner), or a stale version (version_conflict)"),
-        **COMMON_ERRORS})
+    @answers(200, MemberOutSerializer, operation_id="tenants_users_update", request=MemberUpdateSerializer,
+             errors=MEMBER_UPDATE_ERRORS)
     def put(self, request, tenant_id: str, user_id: str):
         tenant = self.tenant(tenant_id)
         services.member_of(tenant.id, user_id)  # someone who is not a member here is a 404, whatever was sent
@@ -245,18 +245,16 @@ class MemberDetailView(TenantScopedView):
                                       self.principal.is_platform_admin, expected)
         return Response(member_payload(user, tenant.id))
 
-    @extend_schema(operation_id="tenants_users_partial_update", request=MemberUpdateSerializer, responses={
-        200: TenantMemberSerializer, 400: error("invalid input"), 403: error("as for PUT"),
-        404: error("no such tenant, or no such member in it"), 409: error("as for PUT"), **COMMON_ERRORS})
+    @answers(200, MemberOutSerializer, operation_id="tenants_users_partial_update", request=MemberUpdateSerializer,
+             errors=MEMBER_UPDATE_ERRORS)
     def patch(self, request, tenant_id: str, user_id: str):
         return self.put(request, tenant_id, user_id)
 
-    @extend_schema(operation_id="tenants_users_destroy", responses={
-        204: OpenApiResponse(description="the membership is gone; the account too only when it belonged nowhere "
-                                         "else"),
-        403: error("below admin, or removing an owner without being one"),
-        404: error("no such tenant, or no such member in it"),
-        409: error("the last active owner (last_owner)"), **COMMON_ERRORS})
+    @answers(204, OpenApiResponse(description="the membership is gone; the account too only when it belonged "
+                                             "nowhere else"),
+             operation_id="tenants_users_destroy", errors={
+                 403: error("below admin, or removing an owner without being one"), 404: MEMBER_404,
+                 409: error("the last active owner (last_owner)")})
     def delete(self, request, tenant_id: str, user_id: str):
         tenant = self.tenant(tenant_id)
         services.remove_member(tenant, user_id, self.actor(), self.principal.role, self.principal.is_platform_admin)

@@ -144,11 +144,7 @@ def outsider() -> Actor:
 
 @pytest.fixture
 def platform_admin() -> Actor:
-    store = UserStore()
-    user = User(email="root@veloflux.test", is_platform_admin=True,
-                password_hash=make_password(PASSWORD))
-    store.create(user)
-    return actor_for(user.id, None)
+    return platform_admin_actor()
 
 
 def platform_admin_actor(email: str = "root@veloflux.test") -> Actor:

@@ -5,16 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-from pathlib import Path
 
-import httpx
 import pytest
 
+from tests.support.processes import ROOT, wait_for_health
 from tests.support.redis_server import free_port
-
-ROOT = Path(__file__).resolve().parents[2]
-
 
 # What the Procfile runs: uvicorn's wsproto protocol plus the hub's raw-frame fan-out.
 WS_PROTOCOL = "veloflux_site.realtime.wsserver:RawFrameWSProtocol"
@@ -43,16 +38,8 @@ class AsgiServer:
              "--no-access-log", "--log-level", "warning"],
             cwd=ROOT, env=env,
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError("uvicorn exited during start")
-            try:
-                if httpx.get(f"{self.http_url}/health", timeout=0.5).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError("uvicorn did not answer /health within 30 s")
+        wait_for_health(self.http_url, self.process, "uvicorn")
+        return self
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

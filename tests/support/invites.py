@@ -9,7 +9,7 @@ from django.core import mail
 from tests.support.actors import Actor, Api
 from tests.support.assertions import assert_ok
 
-_LINK = re.compile(r"/api/invitations/([A-Za-z0-9_-]{20,})/accept")
+LINK = re.compile(r"/api/invitations/([A-Za-z0-9_-]{20,})/accept")
 
 
 def join_by_invitation(api: Api, inviter: Actor, invitee: Actor, role: str = "member") -> dict:
@@ -17,6 +17,11 @@ def join_by_invitation(api: Api, inviter: Actor, invitee: Actor, role: str = "me
     token (pytest-django keeps mails in ``mail.outbox``; tests/test_invitations.py uses real SMTP)."""
     assert_ok(api.as_(inviter).post(f"/api/tenants/{inviter.tenant_id}/users",
                                     {"email": invitee.email, "role": role}), 202)
-    sent = [m for m in mail.outbox if invitee.email in m.to]
-    token = _LINK.search(sent[-1].body).group(1)
-    return assert_ok(api.as_(invitee).post(f"/api/invitations/{token}/accept"))
+    return assert_ok(api.as_(invitee).post(f"/api/invitations/{token_mailed_to(invitee.email)}/accept"))
+
+
+def token_mailed_to(address: str) -> str:
+    """The token of the newest invitation mailed to ``address`` (pytest-django's ``mail.outbox``)."""
+    sent = [m for m in mail.outbox if address in m.to]
+    assert sent, f"no mail to {address}"
+    return LINK.search(sent[-1].body).group(1)

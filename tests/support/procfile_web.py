@@ -6,14 +6,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
-
+from tests.support.processes import ROOT, wait_for_health
 from tests.support.redis_server import free_port
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def procfile_command(name: str) -> str:
@@ -37,15 +33,8 @@ class ProcfileWeb:
                                         start_new_session=True)
 
     def wait_ready(self) -> ProcfileWeb:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, "the web process exited during start"
-            try:
-                if httpx.get(f"{self.url}/health", timeout=0.5).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise AssertionError("the web process did not answer /health within 30 s")
+        wait_for_health(self.url, self.process, "the web process")
+        return self
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -14,11 +14,16 @@ authentication and its permissions, so no view repeats them.
 
 A view's success answer is what its ``extend_schema(responses=...)`` says; without one it is documented
 as a free-form object (never the request serializer, which describes what is sent, not what is answered).
-Lists use ``paginated(item)``: ``{items, total_count, page, page_size, has_more}``.
+Lists use ``list_endpoint()`` (``paginated(item)``: ``{items, total_count, page, page_size, has_more}``).
+
+An operation says WHY one of its errors happens, or adds a status of its own (410, 429, a 503 besides
+the store's), with ``error(description)`` in its responses: the envelope is added here, never redeclared.
+An error answer with more keys in ``error`` (login's ``tenants``) declares its own serializer.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from drf_spectacular.openapi import AutoSchema
@@ -55,6 +60,7 @@ class ErrorSerializer(serializers.Serializer):
     error = ErrorDetailSerializer()
 
 
+@functools.cache  # one component per name: two lists of the same items share their envelope
 def paginated(name: str, item: type[serializers.Serializer] | None = None) -> Any:
     """The list envelope of API.md around ``item`` (a serializer class; default: any object)."""
     return inline_serializer(name=name, fields={
@@ -73,16 +79,26 @@ PAGE_PARAMETERS = [
 ]
 
 
+def error(description: str) -> OpenApiResponse:
+    """Why this operation answers an error status (or one the autoschema does not add, like 410): the
+    ``Error`` envelope is put under it by ``VeloFluxAutoSchema``."""
+    return OpenApiResponse(description=description)
+
+
+Errors = dict[int, OpenApiResponse] | None
+
+
 def list_endpoint(operation_id: str, name: str, item: type[serializers.Serializer] | None = None,
-                  parameters: list | None = None):
+                  parameters: list | None = None, errors: Errors = None):
     """``extend_schema`` for a paginated list: ``?page=&limit=`` and the envelope of ``item``."""
     return extend_schema(operation_id=operation_id, parameters=[*PAGE_PARAMETERS, *(parameters or [])],
-                         responses={200: paginated(name, item)})
+                         responses={200: paginated(name, item), **(errors or {})})
 
 
-def answers(status: int, body: Any = OpenApiTypes.OBJECT):
-    """``extend_schema`` for a success answer other than 200 with an object (201 created, 204, ...)."""
-    return extend_schema(responses={status: body})
+def answers(status: int, body: Any = OpenApiTypes.OBJECT, errors: Errors = None, **kwargs: Any):
+    """``extend_schema`` for the success answer (200 with a body, 201 created, 204, ...), the operation's
+    own ``errors`` and any other ``extend_schema`` argument (operation_id, request, ...)."""
+    return extend_schema(responses={status: body, **(errors or {})}, **kwargs)
 
 
 class VeloFluxAutoSchema(AutoSchema):
@@ -94,6 +110,10 @@ class VeloFluxAutoSchema(AutoSchema):
         responses = super()._get_response_bodies(direction)
         if direction != "response":
             return responses
+        for code, response in responses.items():
+            if code[0] in "45" and "content" not in response:  # error(description): add the envelope
+                responses[code] = self._get_response_for_code(
+                    OpenApiResponse(response=ErrorSerializer, description=response["description"]), code)
         for code in self._error_codes():
             responses.setdefault(code, self._get_response_for_code(
                 OpenApiResponse(response=ErrorSerializer, description=_DESCRIPTIONS[code]), code))

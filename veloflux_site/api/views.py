@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rest_framework.metadata import SimpleMetadata
 from rest_framework.views import APIView
 
 from tenants.audit import Actor
@@ -12,8 +13,19 @@ from veloflux_site.api.client_ip import client_ip
 from veloflux_site.api.errors import ApiError
 
 
+class ApiMetadata(SimpleMetadata):
+    """OPTIONS: a view without a request serializer (a POST that takes no body) describes no form
+    (DRF's SimpleMetadata read the fields of None: a 500)."""
+
+    def determine_actions(self, request, view) -> dict:
+        if getattr(view, "serializer_class", None) is None:
+            return {}
+        return super().determine_actions(request, view)
+
+
 class ApiView(APIView):
     serializer_class: Any = None
+    metadata_class = ApiMetadata
 
     def get_serializer(self, *args, **kwargs):
         # The browsable API renders an HTML form from this.
