@@ -214,3 +214,11 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("VF_LOG_LEVEL", "INFO")},
     "loggers": {"django.request": {"level": "ERROR"}},
 }
+
+# --- Realtime hub: Centrifugo's client protocol and server API (compatibility mode) ---
+REALTIME_TOKEN_SECRET = env_str("VF_REALTIME_TOKEN_SECRET", "")  # empty: the JWT signing key
+REALTIME_TOKEN_TTL = env_duration("VF_REALTIME_TOKEN_TTL", "15m")  # longest connection/subscription token
+REALTIME_PING_INTERVAL = max(1, int(env_duration("VF_REALTIME_PING_INTERVAL", "25s")))
+REALTIME_EXPIRED_GRACE = env_duration("VF_REALTIME_EXPIRED_GRACE", "25s")  # a token past exp: refresh within this
+# Centrifugo's HTTP API (``cent`` client) at /api/<method>: a platform credential; empty = disabled.
+REALTIME_API_KEY = env_str("VF_REALTIME_API_KEY", "")

@@ -305,3 +305,8 @@ def hub_pubsub(channel: str) -> str:
 def hub_presence_pubsub(channel: str) -> str:
     """Join/leave notices of a hub channel (only subscriptions that asked for them listen)."""
     return f"{PREFIX}:hub:presence:{channel}"
+
+
+def hub_user_control(user_id: str) -> str:
+    """Server-API orders (unsubscribe, disconnect) for every hub connection of one user."""
+    return f"{PREFIX}:hub:control:{user_id}"
