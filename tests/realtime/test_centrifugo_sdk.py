@@ -148,3 +148,77 @@ def test_it_passes_publications_between_sdk_clients_and_seed_protocol_clients(as
     sdk_got, seed_got = run(scenario())
     assert [p["data"]["from"] for p in sdk_got] == [f["data"]["from"] for f in seed_got] == ["seed", "sdk"]
     assert [p["offset"] for p in sdk_got] == [f["offset"] for f in seed_got] == [1, 2]
+
+
+def test_it_makes_the_sdk_fetch_a_new_token_when_its_token_expired(asgi_server, owner):
+    from veloflux_site.realtime import tokens
+
+    expired = tokens.issue_connection(owner.id, owner.tenant_id, 0, ttl=-5).token
+    channel = f"tenant:{owner.tenant_id}:news"
+
+    async def scenario():
+        client = await sdk_connected(asgi_server, owner, token=expired)  # refused with 109, getToken, connected
+        await client.call("subscribe", channel=channel)
+        hub.publish(channel, {"after": "refresh"})
+        received = await client.event("publication", channel=channel)
+        fetched = client.seen("get_token", kind="connection")
+        errors = client.seen("error")
+        await client.close()
+        return received, fetched, errors
+
+    received, fetched, errors = run(scenario())
+    assert received["data"] == {"after": "refresh"}
+    assert len(fetched) == 1
+    assert errors[0]["error"]["code"] == 109  # "token expired": the code that makes the SDK refresh by itself
+
+
+def test_it_keeps_an_sdk_connection_whose_short_token_the_sdk_refreshes(asgi_server, owner):
+    channel = f"tenant:{owner.tenant_id}:live"
+
+    async def scenario():
+        # Tokens of 2 s: the connect reply says expires/ttl, the SDK calls getToken and sends `refresh`.
+        client = await sdk_connected(asgi_server, owner, token_body={"ttl": 2})
+        await client.call("subscribe", channel=channel)
+        await client.event("get_token", kind="connection")  # the first token
+        await client.event("get_token", kind="connection", timeout=6)  # the refresh
+        await client.event("get_token", kind="connection", timeout=6)  # and again: the refreshed token is honoured
+        hub.publish(channel, {"still": "here"})
+        received = await client.event("publication", channel=channel)
+        disconnects = client.seen("disconnected") + [e for e in client.seen("connecting") if e["code"] != 0]
+        await client.close()
+        return received, disconnects
+
+    received, disconnects = run(scenario())
+    assert received["data"] == {"still": "here"}
+    assert disconnects == []
+
+
+def test_it_subscribes_the_sdk_with_a_subscription_token_from_the_api(asgi_server, owner):
+    channel = f"user:{owner.id}"
+
+    async def scenario():
+        client = await sdk_connected(asgi_server, owner)
+        await client.call("subscribe", channel=channel, bearer=owner.token,
+                          token_url=f"{asgi_server.http_url}/api/realtime/subscription-token")
+        hub.publish(channel, {"for": "me"})
+        received = await client.event("publication", channel=channel)
+        fetched = client.seen("get_token", kind="subscription")
+        await client.close()
+        return received, fetched
+
+    received, fetched = run(scenario())
+    assert received["data"] == {"for": "me"} and len(fetched) == 1
+
+
+def test_it_subscribes_the_channels_of_a_connection_token_at_connect(asgi_server, owner):
+    channel = f"tenant:{owner.tenant_id}:server-side"
+
+    async def scenario():
+        client = await sdk_connected(asgi_server, owner, token_body={"channels": [channel]})
+        await client.event("server_subscribed", channel=channel)
+        hub.publish(channel, {"pushed": True})
+        received = await client.event("server_publication", channel=channel)
+        await client.close()
+        return received
+
+    assert run(scenario())["data"] == {"pushed": True}
