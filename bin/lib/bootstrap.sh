@@ -77,3 +77,18 @@ ensure_local_redis() {
   for _ in $(seq 1 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && return 0; sleep 0.1; done
   die "redis-server did not start; see var/redis/redis.log"
 }
+
+# Node packages of a directory (its package-lock.json), installed once per lock file: npm ci, preferring
+# npm's cache, so a machine that installed them before needs no network. The tests drive Centrifugo's
+# JavaScript SDK from tests/support/node.
+ensure_node_packages() {
+  local dir="$1" stamp want
+  command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+  stamp="$dir/node_modules/.vf-lock.sha256"
+  want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
+  [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && return 0
+  say "installing Node packages ($dir)"
+  (cd "$dir" && npm ci --prefer-offline --no-audit --no-fund --loglevel=error >/dev/null) \
+    || die "npm ci failed in $dir (no network and no npm cache?)"
+  echo "$want" > "$stamp"
+}
