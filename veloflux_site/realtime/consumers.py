@@ -40,13 +40,13 @@ from veloflux_site.realtime.outbox import envelope, outbox_for, publication_fram
 from veloflux_site.realtime.permissions import Channel, ChannelError, can_publish, can_subscribe
 from veloflux_site.realtime.pings import ping_registry
 from veloflux_site.realtime.presence import presence_registry
+from veloflux_site.realtime.server_orders import ServerOrders
 from veloflux_site.storage import keys
 
 log = logging.getLogger("veloflux.realtime")
 
 HUB_PREFIX = keys.hub_pubsub("")
 PRESENCE_PREFIX = keys.hub_presence_pubsub("")
-CONTROL_PREFIX = keys.hub_user_control("")
 FELL_BEHIND = 3001
 # A subscriber with more than this not yet taken by its client is told it fell behind (and
 # recovers from history) instead of the server buffering without bound.
@@ -72,7 +72,7 @@ class BrokerConsumer(AsyncWebsocketConsumer):
     channel_layer_alias = "__broker_only__"
 
 
-class HubConsumer(BrokerConsumer):
+class HubConsumer(ServerOrders, BrokerConsumer):
     """One hub connection; it is also its own broker subscriber (``deliver``/``on_lag``).
 
     ``deliver`` runs inside the broker's read loop, once per local subscriber of a
@@ -133,43 +133,6 @@ class HubConsumer(BrokerConsumer):
         if self.session is not None:
             ping_registry().discard(self.session)
         await self.close(code=code, reason=cf.disconnect_reason(code, reason))
-
-    async def listen_control(self) -> None:
-        """Listen for the server API's orders to this connection's user (after every successful connect)."""
-        user = getattr(self.principal, "user", None)
-        wanted = keys.hub_user_control(user.id) if user is not None else None
-        if wanted == self.control_channel:
-            return
-        if self.control_channel is not None:
-            await get_broker().unsubscribe(self.control_channel, self)
-        self.control_channel = wanted
-        if wanted is not None:
-            await get_broker().subscribe(wanted, self)
-
-    def _control(self, order: dict) -> None:
-        """unsubscribe {channel} or disconnect {code, reason}, from the server API (any web process)."""
-        if order.get("client") not in (None, "", self.client_id):
-            return  # meant for another connection of the same user
-        if order.get("control") == "disconnect":
-            code = order.get("code") or cf.DISCONNECT_FORCE_NOTHING
-            self._spawn(self.close_with(int(code), str(order.get("reason") or "disconnected by the server")))
-            return
-        channel = order.get("channel")
-        if order.get("control") != "unsubscribe" or self.subscriptions.pop(channel, None) is None:
-            return
-        self._held.pop(channel, None)
-        if self.session is not None:
-            self.out.push(cf.push(channel, "unsubscribe", {"code": cf.UNSUBSCRIBE_SERVER,
-                                                           "reason": "server unsubscribe"}))
-        else:
-            self.out.push(envelope("unsubscribe", {"channel": channel, "code": cf.UNSUBSCRIBE_SERVER,
-                                                   "reason": "unsubscribed by the server"}))
-        self._spawn(self._unlisten_and_leave(channel))
-
-    async def _unlisten_and_leave(self, channel: str) -> None:
-        await self._unlisten(channel)
-        with contextlib.suppress(RedisError):  # presence then expires by itself
-            await self._leave(channel)
 
     def _choose_protocol(self, text: str) -> None:
         self.protocol_chosen = True
