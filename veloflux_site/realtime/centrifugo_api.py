@@ -19,6 +19,7 @@ import json
 from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from veloflux_site.api.errors import ApiError
@@ -26,6 +27,7 @@ from veloflux_site.api.views import ApiView
 from veloflux_site.realtime import centrifugo as cf
 from veloflux_site.realtime import hub
 from veloflux_site.realtime.permissions import Channel, ChannelError
+from veloflux_site.realtime.strict_fields import StrictBooleanField, StrictCharField, StrictIntegerField
 from veloflux_site.realtime.token_api import ErrorEnvelopeSerializer
 from veloflux_site.storage import keys
 from veloflux_site.storage.connection import get_redis
@@ -37,47 +39,56 @@ class CommandFailed(Exception):
         self.code = code
 
 
-# --- request bodies ------------------------------------------------------------
+# --- request bodies (JSON only, each field exactly its schema type) ------------------
+def _channel_field() -> StrictCharField:
+    # Any string: one that is not a channel is Centrifugo's error 102 in a 200, not a 400.
+    return StrictCharField(max_length=256, allow_blank=True, trim_whitespace=False)
+
+
+def _text(max_length: int, **options) -> StrictCharField:
+    return StrictCharField(max_length=max_length, trim_whitespace=False, **options)
+
+
 class PublishBody(serializers.Serializer):
-    channel = serializers.CharField(max_length=256)
-    data = serializers.JSONField()
-    idempotency_key = serializers.CharField(max_length=128, required=False)
+    channel = _channel_field()
+    data = serializers.JSONField(allow_null=True)
+    idempotency_key = _text(128, required=False)
 
 
 class BroadcastBody(serializers.Serializer):
-    channels = serializers.ListField(child=serializers.CharField(max_length=256), min_length=1, max_length=100)
-    data = serializers.JSONField()
-    idempotency_key = serializers.CharField(max_length=128, required=False)
+    channels = serializers.ListField(child=_channel_field(), min_length=1, max_length=100)
+    data = serializers.JSONField(allow_null=True)
+    idempotency_key = _text(128, required=False)
 
 
 class ChannelBody(serializers.Serializer):
-    channel = serializers.CharField(max_length=256)
+    channel = _channel_field()
 
 
 class StreamPositionBody(serializers.Serializer):
-    offset = serializers.IntegerField(min_value=0, default=0)
-    epoch = serializers.CharField(max_length=64, allow_blank=True, default="")
+    offset = StrictIntegerField(min_value=0, default=0)
+    epoch = _text(64, allow_blank=True, default="")
 
 
 class HistoryBody(ChannelBody):
-    limit = serializers.IntegerField(min_value=-1, max_value=hub.HISTORY_SIZE, default=0)
+    limit = StrictIntegerField(min_value=-1, max_value=hub.HISTORY_SIZE, default=0)
     since = StreamPositionBody(required=False)
-    reverse = serializers.BooleanField(default=False)
+    reverse = StrictBooleanField(default=False)
 
 
 class UnsubscribeBody(ChannelBody):
-    user = serializers.CharField(max_length=64)
-    client = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    user = _text(64)
+    client = _text(64, required=False, allow_blank=True)
 
 
 class DisconnectCodeBody(serializers.Serializer):
-    code = serializers.IntegerField(min_value=3000, max_value=4999)
-    reason = serializers.CharField(max_length=200, allow_blank=True, default="")
+    code = StrictIntegerField(min_value=3000, max_value=4999)
+    reason = _text(200, allow_blank=True, default="")
 
 
 class DisconnectBody(serializers.Serializer):
-    user = serializers.CharField(max_length=64)
-    client = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    user = _text(64)
+    client = _text(64, required=False, allow_blank=True)
     disconnect = DisconnectCodeBody(required=False)
 
 
@@ -164,6 +175,7 @@ def _presented_key(request) -> str:
 class CentrifugoApiView(ApiView):
     authentication_classes: list = []  # the platform key is checked here, not as a tenant's API key
     permission_classes: list = []
+    parser_classes = [JSONParser]  # Centrifugo's API takes JSON only
     run = staticmethod(_publish)
 
     def check_key(self, request) -> None:

@@ -9,12 +9,14 @@ from __future__ import annotations
 from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from veloflux_site.api.errors import ApiError
 from veloflux_site.api.views import ApiView
 from veloflux_site.realtime import tokens
-from veloflux_site.realtime.permissions import Channel, ChannelError, can_subscribe
+from veloflux_site.realtime.permissions import CHANNEL_PATTERN, Channel, ChannelError, can_subscribe
+from veloflux_site.realtime.strict_fields import StrictIntegerField
 
 MAX_TOKEN_CHANNELS = 16
 
@@ -29,14 +31,19 @@ class ErrorEnvelopeSerializer(serializers.Serializer):
     error = ErrorBodySerializer()
 
 
-def _ttl_field() -> serializers.IntegerField:
-    return serializers.IntegerField(min_value=1, max_value=86400, required=False,
+def channel_field() -> serializers.RegexField:
+    return serializers.RegexField(CHANNEL_PATTERN, max_length=256,
+                                  help_text="tenant:<tenant_id>:<topic>, admin:<topic> or user:<user_id>")
+
+
+def _ttl_field() -> StrictIntegerField:
+    return StrictIntegerField(min_value=1, max_value=86400, required=False,
                                     help_text="Seconds; capped at VF_REALTIME_TOKEN_TTL.")
 
 
 class ConnectionTokenRequestSerializer(serializers.Serializer):
     ttl = _ttl_field()
-    channels = serializers.ListField(child=serializers.CharField(max_length=256), required=False,
+    channels = serializers.ListField(child=channel_field(), required=False,
                                      max_length=MAX_TOKEN_CHANNELS,
                                      help_text="Server-side subscriptions made at connect (channels you may read).")
     info = serializers.DictField(required=False, help_text="Shown to others in presence as conn_info.")
@@ -48,7 +55,7 @@ class ConnectionTokenRequestSerializer(serializers.Serializer):
 
 
 class SubscriptionTokenRequestSerializer(serializers.Serializer):
-    channel = serializers.CharField(max_length=256)
+    channel = channel_field()
     ttl = _ttl_field()
 
 
@@ -90,6 +97,7 @@ def _ttl(data: dict) -> int:
 
 class ConnectionTokenView(ApiView):
     serializer_class = ConnectionTokenRequestSerializer
+    parser_classes = [JSONParser]
 
     @extend_schema(operation_id="realtime_token_create", request=ConnectionTokenRequestSerializer,
                    responses={200: ConnectionTokenSerializer, **_errors(400, 401, 403, 404, 503)})
@@ -104,6 +112,7 @@ class ConnectionTokenView(ApiView):
 
 class SubscriptionTokenView(ApiView):
     serializer_class = SubscriptionTokenRequestSerializer
+    parser_classes = [JSONParser]
 
     @extend_schema(operation_id="realtime_subscription_token_create", request=SubscriptionTokenRequestSerializer,
                    responses={200: SubscriptionTokenSerializer, **_errors(400, 401, 403, 404, 503)})
