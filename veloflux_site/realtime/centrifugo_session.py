@@ -228,7 +228,8 @@ class CentrifugoSession:
     # --- liveness (called by the ping task) ---------------------------------
     def overdue(self, now_monotonic: float, interval: float) -> int | None:
         """The disconnect code this connection has earned, if any: no pong, or its token expired unrefreshed."""
-        if now_monotonic - self.last_seen > 2 * interval + 10:
+        # Pings go out every interval; one not answered by the next tick (half an interval later at most) is lost.
+        if now_monotonic - self.last_seen > 1.5 * interval:
             return cf.DISCONNECT_NO_PONG
         if self.expires_at is not None and time.time() > self.expires_at + settings.REALTIME_EXPIRED_GRACE:
             return cf.DISCONNECT_EXPIRED
