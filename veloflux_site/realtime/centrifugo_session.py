@@ -69,21 +69,24 @@ class CentrifugoSession:
             await self.hub.close_with(cf.DISCONNECT_BAD_REQUEST, "bad request: send connect first")
             return
         try:
-            result = await getattr(self, f"cmd_{method}")(params)
+            self.hub.out.push(await self._answer(request_id, method, params))
         except ConnectRefused as refused:
             await self.hub.close_with(cf.DISCONNECT_INVALID_TOKEN, str(refused))
-            return
+        finally:
+            # What arrived for channels this command subscribed goes out after its reply (also when a later
+            # step failed: held messages must never pile up).
+            for channel in self._to_release:
+                self.hub._release(channel)
+            self._to_release = []
+
+    async def _answer(self, request_id, method: str, params: dict) -> str:
+        try:
+            return cf.reply(request_id, method, await getattr(self, f"cmd_{method}")(params))
         except CommandError as exc:
-            self.hub.out.push(cf.error_reply(request_id, _CODE_MAP.get(exc.code, exc.code), str(exc)))
-            return
+            return cf.error_reply(request_id, _CODE_MAP.get(exc.code, exc.code), str(exc))
         except (RedisError, TimeoutError) as exc:
             log.warning("hub %s failed, Redis unavailable: %s", method, exc)
-            self.hub.out.push(cf.error_reply(request_id, cf.NOT_AVAILABLE, "not available"))
-            return
-        self.hub.out.push(cf.reply(request_id, method, result))
-        for channel in self._to_release:
-            self.hub._release(channel)
-        self._to_release = []
+            return cf.error_reply(request_id, cf.NOT_AVAILABLE, "not available")
 
     # --- connection ---------------------------------------------------------
     def _expiry(self) -> dict:
