@@ -303,3 +303,11 @@ BACKEND_RESOLVE_TIMEOUT = env_duration("VF_BACKEND_RESOLVE_TIMEOUT", "1s")
 PROXY_MAX_HOPS = env_int("VF_PROXY_MAX_HOPS", 5, minimum=1, maximum=100)  # X-VeloFlux-Hops past this: 508
 PROXY_MAX_UPSTREAM_CONNECTIONS_PER_TENANT = env_int("VF_PROXY_MAX_UPSTREAM_CONNECTIONS_PER_TENANT", 256,
                                                     minimum=1, maximum=1_000_000)
+
+# --- Realtime hub: Centrifugo's client protocol and server API (compatibility mode) ---
+REALTIME_TOKEN_SECRET = env_str("VF_REALTIME_TOKEN_SECRET", "")  # empty: the JWT signing key
+REALTIME_TOKEN_TTL = env_duration("VF_REALTIME_TOKEN_TTL", "15m")  # longest connection/subscription token
+REALTIME_PING_INTERVAL = max(1, int(env_duration("VF_REALTIME_PING_INTERVAL", "25s")))
+REALTIME_EXPIRED_GRACE = env_duration("VF_REALTIME_EXPIRED_GRACE", "25s")  # a token past exp: refresh within this
+# Centrifugo's HTTP API (``cent`` client) at /api/<method>: a platform credential; empty = disabled.
+REALTIME_API_KEY = env_str("VF_REALTIME_API_KEY", "")

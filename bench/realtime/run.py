@@ -8,6 +8,7 @@ and its memory per connection. Everything runs on this machine: a private
 redis-server, the web process, client processes and the publisher share its cores.
 
     .venv/bin/python bench/realtime/run.py [--clients 5000] [--seconds 60]
+    .venv/bin/python bench/realtime/run.py --protocol centrifugo   # clients: Centrifugo's JavaScript SDK
 """
 
 from __future__ import annotations
@@ -39,18 +40,19 @@ def proc_stat(pid: int) -> tuple[float, int]:
 HERE = Path(__file__).resolve().parent
 
 
-def client_command(kind: str) -> list[str]:
+def client_command(kind: str, protocol: str) -> list[str]:
     """Node (`ws`) clients cost a fraction of the CPU of Python ones, leaving the cores to the server."""
-    if kind == "node":
-        if not (HERE / "node_modules" / "ws").is_dir():
-            subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent"], cwd=HERE, check=True)
-        return ["node", str(HERE / "clients.js")]
+    if protocol == "centrifugo" or kind == "node":
+        if not (HERE / "node_modules" / "ws").is_dir() or not (HERE / "node_modules" / "centrifuge").is_dir():
+            subprocess.run(["npm", "ci", "--prefer-offline", "--no-audit", "--no-fund", "--silent"], cwd=HERE,
+                           check=True)
+        return ["node", str(HERE / ("clients_sdk.js" if protocol == "centrifugo" else "clients.js"))]
     return [sys.executable, str(HERE / "clients.py")]
 
 
 class ClientProcess:
-    def __init__(self, url: str, count: int, kind: str):
-        self.process = subprocess.Popen([*client_command(kind), url, str(count)],
+    def __init__(self, url: str, count: int, kind: str, protocol: str = "veloflux", token: str = ""):
+        self.process = subprocess.Popen([*client_command(kind, protocol), url, str(count), token],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
 
     def send(self, message: dict) -> dict:
@@ -135,6 +137,9 @@ def main() -> None:
     parser.add_argument("--client-processes", type=int, default=2)
     parser.add_argument("--ws", default=WS_PROTOCOL, help="uvicorn's --ws (default: the Procfile's)")
     parser.add_argument("--client", choices=("node", "python"), default="node", help="load generator")
+    parser.add_argument("--protocol", choices=("veloflux", "centrifugo"), default="veloflux",
+                        help="the clients' protocol: the seeds' frames (clients.js) or Centrifugo's, through its "
+                             "JavaScript SDK (clients_sdk.js; always Node)")
     args = parser.parse_args()
 
     redis_server = RedisServer().start()
@@ -145,6 +150,7 @@ def main() -> None:
     django.setup()
     from tenants import services, tokens
     from veloflux_site.realtime import hub
+    from veloflux_site.realtime import tokens as hub_tokens
 
     tenant, owner, _ = services.create_tenant_with_owner(name="Bench", plan="enterprise", owner_email="b@bench.test",
                                                          owner_password="bench-password-1")
@@ -153,9 +159,14 @@ def main() -> None:
     pid = server.process.pid
     try:
         _, rss_idle = proc_stat(pid)
-        url = f"{server.ws_url}/connection/websocket?token={token}"
+        if args.protocol == "centrifugo":  # the SDK sends its connection token in `connect`
+            url = f"{server.ws_url}/connection/websocket"
+            token = hub_tokens.issue_connection(owner.id, tenant.id, owner.auth_epoch, 3600).token
+        else:
+            url = f"{server.ws_url}/connection/websocket?token={token}"
         per_process = args.clients // args.client_processes
-        clients = [ClientProcess(url, per_process, args.client) for _ in range(args.client_processes)]
+        clients = [ClientProcess(url, per_process, args.client, args.protocol, token)
+                   for _ in range(args.client_processes)]
         connected = sum(client.wait_ready() for client in clients)
         time.sleep(2)
         _, rss_connected = proc_stat(pid)
@@ -171,7 +182,8 @@ def main() -> None:
         redis_server.cleanup()
 
     per_connection_kb = (rss_connected - rss_idle) / max(1, connected) / 1024
-    print(f"\nuvicorn --ws {args.ws}")
+    print(f"\nuvicorn --ws {args.ws}; clients' protocol: {args.protocol}"
+          + (" (Centrifugo's JavaScript SDK, npm centrifuge)" if args.protocol == "centrifugo" else ""))
     print(f"clients connected: {connected} on one web process; memory per connection: {per_connection_kb:.1f} KB "
           f"(RSS {rss_idle / 2**20:.0f} MB idle -> {rss_connected / 2**20:.0f} MB connected; target < 50 KB)")
     print(f"{'run':28} {'pubs':>6} {'expected':>9} {'received':>9} {'ratio':>8} {'told':>5} {'closed':>6} "
@@ -180,9 +192,11 @@ def main() -> None:
         print(f"{r['run']:28} {r['publications']:>6} {r['expected']:>9} {r['received']:>9} "
               f"{r['delivery_ratio']:>8.4f} {r['fell_behind']:>5} {r['closed']:>6} {r['p50_ms']:>8.1f} "
               f"{r['p99_ms']:>8.1f} {r['deliveries_per_s']:>8.0f} {r['web_cpu_cores']:>7.2f}c {r['drain_s']:>8.1f}")
-    print("told = subscriptions told they fell behind (code 3001; a client recovers them from history); "
+    print("told = subscriptions told they fell behind (code 3001, or 2500 in Centrifugo's protocol; a client "
+          "recovers them from history); "
           "closed = connections the server closed")
-    print(f"load generator: {args.client} x {args.client_processes} processes")
+    print(f"load generator: {'node SDK' if args.protocol == 'centrifugo' else args.client} "
+          f"x {args.client_processes} processes")
     print("targets: ratio 1.0000; p99 < 250 ms in a), < 100 ms in b)")
 
 

@@ -95,3 +95,18 @@ use_production_settings() {
   # bin/up serves plain http on 127.0.0.1; behind TLS set VF_SECURE_COOKIES=true.
   _dotenv_sets VF_SECURE_COOKIES || export VF_SECURE_COOKIES="${VF_SECURE_COOKIES:-false}"
 }
+
+# Node packages of a directory (its package-lock.json), installed once per lock file: npm ci, preferring
+# npm's cache, so a machine that installed them before needs no network. The tests drive Centrifugo's
+# JavaScript SDK from tests/support/node.
+ensure_node_packages() {
+  local dir="$1" stamp want
+  command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+  stamp="$dir/node_modules/.vf-lock.sha256"
+  want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
+  [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && return 0
+  say "installing Node packages ($dir)"
+  (cd "$dir" && npm ci --prefer-offline --no-audit --no-fund --loglevel=error >/dev/null) \
+    || die "npm ci failed in $dir (no network and no npm cache?)"
+  echo "$want" > "$stamp"
+}

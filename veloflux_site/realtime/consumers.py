@@ -12,6 +12,10 @@ Pushes: ``publication`` (``data`` is the published payload; ``channel``, ``offse
 ``unsubscribe`` {channel, code, reason} (code 3001: fell behind — resubscribe with recover).
 Join/leave pushes are opt-in (``join_leave: true``), as in Centrifugo: on a channel with
 N subscribers they would otherwise cost N² deliveries.
+
+Centrifugo's own client protocol is served on the same endpoint, chosen per connection by its
+first frame (``{"id": 1, "connect": {...}}``): see centrifugo.py and centrifugo_session.py. The
+two protocols share this class's operations and the broker, so a publication reaches both.
 """
 
 from __future__ import annotations
@@ -22,17 +26,21 @@ import logging
 import secrets
 from collections.abc import Coroutine
 
-from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from redis.exceptions import RedisError
 
 from tenants.channels_auth import resolve_principal
 from veloflux_site.documents import loads_json
+from veloflux_site.realtime import centrifugo as cf
 from veloflux_site.realtime import hub
 from veloflux_site.realtime.broker import get_broker
+from veloflux_site.realtime.centrifugo_session import CentrifugoSession
+from veloflux_site.realtime.commands import CommandError, run_sync
 from veloflux_site.realtime.outbox import envelope, outbox_for, publication_frame
 from veloflux_site.realtime.permissions import Channel, ChannelError, can_publish, can_subscribe
+from veloflux_site.realtime.pings import ping_registry
 from veloflux_site.realtime.presence import presence_registry
+from veloflux_site.realtime.server_orders import ServerOrders
 from veloflux_site.storage import keys
 
 log = logging.getLogger("veloflux.realtime")
@@ -48,14 +56,7 @@ MAX_SUBSCRIPTIONS = 256
 UNAVAILABLE = 108  # Centrifugo's "not available": the store did not answer, the command changed nothing
 
 
-class CommandError(Exception):
-    def __init__(self, code: int, message: str):
-        super().__init__(message)
-        self.code = code
-
-
-def _run(func, *args, **kwargs):
-    return sync_to_async(func, thread_sensitive=False)(*args, **kwargs)
+_run = run_sync
 
 
 class BrokerConsumer(AsyncWebsocketConsumer):
@@ -71,7 +72,7 @@ class BrokerConsumer(AsyncWebsocketConsumer):
     channel_layer_alias = "__broker_only__"
 
 
-class HubConsumer(BrokerConsumer):
+class HubConsumer(ServerOrders, BrokerConsumer):
     """One hub connection; it is also its own broker subscriber (``deliver``/``on_lag``).
 
     ``deliver`` runs inside the broker's read loop, once per local subscriber of a
@@ -92,8 +93,14 @@ class HubConsumer(BrokerConsumer):
         self._held: dict[str, list[tuple[str, dict | None]]] = {}
         self.join_leave: set[str] = set()  # channels whose join/leave notices this client asked for
         self._tasks: set[asyncio.Task] = set()
+        self.session: CentrifugoSession | None = None  # set when the first frame speaks Centrifugo's protocol
+        self.protocol_chosen = False
+        self.conn_info: dict | None = None  # a connection token's ``info`` (presence's ``conn_info``)
+        self.control_channel: str | None = None  # where the server API's unsubscribe/disconnect for our user arrive
         self.out = outbox_for(self.scope, self.send)
         await self.accept()
+        if self.connected:
+            await self.listen_control()
 
     async def __call__(self, scope, receive, send):
         try:
@@ -102,8 +109,12 @@ class HubConsumer(BrokerConsumer):
             # Also after a crash, when Channels never calls disconnect: the broker must not keep us.
             for name in list(getattr(self, "subscriptions", ())):
                 await self._unlisten(name)
+            if getattr(self, "control_channel", None):
+                await get_broker().unsubscribe(self.control_channel, self)
 
     async def disconnect(self, code):
+        if self.session is not None:
+            ping_registry().discard(self.session)
         for name in list(self.subscriptions):
             await self._unlisten(name)
             with contextlib.suppress(RedisError):  # presence then expires by itself
@@ -117,7 +128,27 @@ class HubConsumer(BrokerConsumer):
         self.out.push(envelope(kind, data, request_id, **extra))
         await self.out.drain()
 
+    async def close_with(self, code: int, reason: str) -> None:
+        """Close the connection with an application code (Centrifugo's disconnect codes)."""
+        if self.session is not None:
+            ping_registry().discard(self.session)
+        await self.close(code=code, reason=cf.disconnect_reason(code, reason))
+
+    def _choose_protocol(self, text: str) -> None:
+        self.protocol_chosen = True
+        if cf.looks_like(text):
+            self.session = CentrifugoSession(self)
+            self.connected = False  # Centrifugo's clients always send connect first
+
     async def receive(self, text_data=None, bytes_data=None):
+        if text_data is not None and not self.protocol_chosen:
+            self._choose_protocol(text_data)
+        if self.session is not None:
+            if text_data is None or len(text_data) > MAX_FRAME_BYTES:
+                await self.close_with(cf.DISCONNECT_BAD_REQUEST, "bad request: JSON text frames up to 64 KiB")
+                return
+            await self.session.receive(text_data)
+            return
         if text_data is None or len(text_data) > MAX_FRAME_BYTES:
             await self.send_envelope("error", {"code": 100, "message": "send JSON text frames up to 64 KiB"})
             return
@@ -163,6 +194,7 @@ class HubConsumer(BrokerConsumer):
         if self.principal is None or not self.principal.is_authenticated:
             raise CommandError(109, "unauthorized: connect with a valid JWT (params.token) or a session")
         self.connected = True
+        await self.listen_control()
         return {"client": self.client_id, "user": self._user_label(), "tenant_id": self.principal.tenant_id}
 
     def _channel(self, params: dict) -> Channel:
@@ -260,6 +292,9 @@ class HubConsumer(BrokerConsumer):
 
     # --- delivery (called by the broker, synchronously) -----------------------
     def deliver(self, redis_channel: str, message: dict) -> None:
+        if redis_channel == self.control_channel:
+            self._control(message)
+            return
         presence = redis_channel.startswith(PRESENCE_PREFIX)
         name = redis_channel[len(PRESENCE_PREFIX if presence else HUB_PREFIX):]
         if name not in self.subscriptions:
@@ -278,7 +313,7 @@ class HubConsumer(BrokerConsumer):
             self._fall_behind(name)
             return
         self._last_offset[name] = offset
-        text, frame = publication_frame(name, message)
+        text, frame = (cf.publication_frame if self.session is not None else publication_frame)(name, message)
         self.out.push(text, frame)
 
     def on_lag(self, redis_channel: str) -> None:
@@ -301,7 +336,11 @@ class HubConsumer(BrokerConsumer):
 
     def _presence_notice(self, channel: str, message: dict) -> None:
         kind = "join" if "join" in message else "leave"
-        if message[kind].get("client") != self.client_id:  # no echo of one's own presence
+        if message[kind].get("client") == self.client_id:  # no echo of one's own presence
+            return
+        if self.session is not None:
+            self.out.push(cf.push(channel, kind, {"info": cf.client_info(message[kind])}))
+        else:
             self.out.push(envelope(kind, {"channel": channel, "info": message[kind]}))
 
     def _fall_behind(self, channel: str) -> None:
@@ -311,10 +350,14 @@ class HubConsumer(BrokerConsumer):
         # could race with that subscribe's join).
         presence_registry().discard(channel, self.client_id)
         # The notice goes out even above the bound: it is the one frame the client must get.
-        self.out.push(envelope("unsubscribe", {
+        if self.session is not None:  # 2500 "insufficient state": the SDK resubscribes with recovery
+            self.out.push(cf.push(channel, "unsubscribe", {"code": cf.UNSUBSCRIBE_INSUFFICIENT,
+                                                           "reason": "insufficient state"}))
+        else:
+            self.out.push(envelope("unsubscribe", {
             "channel": channel, "code": FELL_BEHIND,
-            "reason": "fell behind; subscribe again with recover=true and your last offset and epoch",
-            "offset": self._last_offset.get(channel, 0)}))
+                "reason": "fell behind; subscribe again with recover=true and your last offset and epoch",
+                "offset": self._last_offset.get(channel, 0)}))
         self._spawn(self._forget(channel))
 
     async def _forget(self, channel: str) -> None:
@@ -338,7 +381,10 @@ class HubConsumer(BrokerConsumer):
         return self.principal.actor_id if self.principal is not None else "anonymous"
 
     def _presence_info(self) -> dict:
-        return {"client": self.client_id, "user": self._user_label()}
+        info: dict = {"client": self.client_id, "user": self._user_label()}
+        if self.conn_info is not None:
+            info["conn_info"] = self.conn_info
+        return info
 
     async def _join(self, channel: str) -> None:
         await _run(hub.presence_join, channel, self.client_id, self._presence_info())

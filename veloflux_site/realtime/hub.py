@@ -98,6 +98,24 @@ def history(channel: str, since_offset: int | None = None, limit: int = 100,
             for stream_id, fields in entries]
 
 
+def history_page(channel: str, since_offset: int | None, limit: int, reverse: bool,
+                 client: redis.Redis | None = None) -> list[dict]:
+    """Centrifugo's history: after ``since_offset`` oldest first, or (``reverse``) before it newest
+    first; without ``since_offset`` the oldest ``limit`` (or, reversed, the newest)."""
+    client = client or get_redis()
+    stream = keys.hub_channel(channel, "stream")
+    if not reverse:
+        entries = client.xrange(stream, min="-" if since_offset is None else f"{since_offset + 1}-0", count=limit)
+    elif since_offset is None:
+        entries = client.xrevrange(stream, count=limit)
+    elif since_offset <= 1:
+        entries = []
+    else:
+        entries = client.xrevrange(stream, max=f"{since_offset - 1}-1", count=limit)
+    return [{"offset": int(stream_id.split("-", 1)[0]), "data": json.loads(fields["d"])}
+            for stream_id, fields in entries]
+
+
 @dataclass
 class Recovery:
     recovered: bool

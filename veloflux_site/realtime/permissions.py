@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_CHANNEL = re.compile(r"^(tenant:[A-Za-z0-9_\-]{1,64}:[A-Za-z0-9_.\-:]{1,128}|admin:[A-Za-z0-9_.\-:]{1,128}"
-                      r"|user:[A-Za-z0-9_\-]{1,64})$")
+CHANNEL_PATTERN = (r"^(tenant:[A-Za-z0-9_\-]{1,64}:[A-Za-z0-9_.\-:]{1,128}|admin:[A-Za-z0-9_.\-:]{1,128}"
+                   r"|user:[A-Za-z0-9_\-]{1,64})$")
+_CHANNEL = re.compile(CHANNEL_PATTERN)
 
 
 class ChannelError(ValueError):

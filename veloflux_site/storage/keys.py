@@ -360,3 +360,8 @@ def tenant_invitations(tenant_id: str) -> str:
 def email_invitations(email: str) -> str:
     """ZSET invitation id -> expiry (epoch ms) of the invitations sent to an e-mail address."""
     return platform("invitation", "email", email.strip().lower())
+
+
+def hub_user_control(user_id: str) -> str:
+    """Server-API orders (unsubscribe, disconnect) for every hub connection of one user."""
+    return f"{PREFIX}:hub:control:{user_id}"
