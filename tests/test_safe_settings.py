@@ -93,21 +93,24 @@ def test_it_shows_the_debug_page_only_in_development_on_loopback(failing_web):
 def use_production_settings(root, **env: str) -> dict[str, str]:
     """bin/up's settings step (bin/lib/bootstrap.sh) run against ``root``; the variables it exports."""
     script = ('. bin/lib/bootstrap.sh; VF_ROOT="$1"; use_production_settings; '
-              'printf "%s\\n" "$VF_ENV" "$VF_SECRET_KEY" "$VF_SECURE_COOKIES"')
-    clean = {k: v for k, v in os.environ.items() if k not in ("VF_ENV", "VF_SECRET_KEY", "VF_SECURE_COOKIES")}
+              'printf "%s\\n" "$VF_ENV" "$VF_SECRET_KEY" "$VF_SECURE_COOKIES" "$VF_EMAIL_BACKEND"')
+    names = ("VF_ENV", "VF_SECRET_KEY", "VF_SECURE_COOKIES", "VF_EMAIL_BACKEND")
+    clean = {k: v for k, v in os.environ.items() if k not in names}
     result = subprocess.run(["bash", "-c", script, "bash", str(root)], cwd=ROOT, env={**clean, **env},
                             capture_output=True, text=True, timeout=30, check=True)
-    return dict(zip(("VF_ENV", "VF_SECRET_KEY", "VF_SECURE_COOKIES"), result.stdout.splitlines(), strict=True))
+    return dict(zip(names, result.stdout.splitlines(), strict=True))
 
 
 def test_it_makes_bin_up_use_production_settings_with_a_kept_secret_key(tmp_path):
     first = use_production_settings(tmp_path)
     assert first["VF_ENV"] == "production" and len(first["VF_SECRET_KEY"]) >= 50
+    assert first["VF_EMAIL_BACKEND"] == "console"  # no mail server on a fresh machine: invitations still work
     assert (tmp_path / "var" / "secret_key").stat().st_mode & 0o777 == 0o600
     assert use_production_settings(tmp_path) == first  # the same key on the next start: sessions survive
     assert manage_check(**first, VF_PASSWORD_HASHER="pbkdf2").returncode == 0
     # An operator's explicit choice wins.
     chosen = use_production_settings(tmp_path, VF_ENV="development", VF_SECRET_KEY="mine")
     assert chosen["VF_ENV"] == "development" and chosen["VF_SECRET_KEY"] == "mine"
+    assert use_production_settings(tmp_path, VF_EMAIL_BACKEND="smtp")["VF_EMAIL_BACKEND"] == "smtp"
     (tmp_path / ".env").write_text("VF_ENV=development\nVF_SECRET_KEY=from-dotenv\n")
     assert use_production_settings(tmp_path)["VF_ENV"] == ""  # left to .env, which honcho and settings read

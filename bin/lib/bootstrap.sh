@@ -94,6 +94,9 @@ use_production_settings() {
   fi
   # bin/up serves plain http on 127.0.0.1; behind TLS set VF_SECURE_COOKIES=true.
   _dotenv_sets VF_SECURE_COOKIES || export VF_SECURE_COOKIES="${VF_SECURE_COOKIES:-false}"
+  # No mail server on a fresh machine: invitation mails go to the web process's log (set VF_EMAIL_BACKEND=smtp
+  # and VF_EMAIL_* for real delivery); production settings alone would make every invitation a 503.
+  _dotenv_sets VF_EMAIL_BACKEND || export VF_EMAIL_BACKEND="${VF_EMAIL_BACKEND:-console}"
 }
 
 # Node packages of a directory (its package-lock.json), installed once per lock file: npm ci, preferring
