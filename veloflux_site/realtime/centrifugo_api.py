@@ -17,9 +17,9 @@ import json
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
+from veloflux_site.api.parsers import BoundedJSONParser
 from veloflux_site.api.schema import error
 from veloflux_site.api.views import ApiView
 from veloflux_site.realtime import centrifugo as cf
@@ -169,7 +169,7 @@ class CentrifugoApiView(ApiView):
     # The platform's hub key, never a tenant's credential (see hub_key.py).
     authentication_classes = [HubKeyAuthentication]
     permission_classes = [HasHubKey]
-    parser_classes = [JSONParser]  # Centrifugo's API takes JSON only
+    parser_classes = [BoundedJSONParser]  # Centrifugo's API takes JSON only
     run = staticmethod(_publish)
 
     def permission_denied(self, request, message=None, code=None):

@@ -9,10 +9,10 @@ from __future__ import annotations
 from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from veloflux_site.api.errors import ApiError
+from veloflux_site.api.parsers import BoundedJSONParser
 from veloflux_site.api.schema import error
 from veloflux_site.api.views import ApiView
 from veloflux_site.realtime import tokens
@@ -88,7 +88,7 @@ def _ttl(data: dict) -> int:
 
 class ConnectionTokenView(ApiView):
     serializer_class = ConnectionTokenRequestSerializer
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
 
     @extend_schema(operation_id="realtime_token_create", request=ConnectionTokenRequestSerializer,
                    responses={200: ConnectionTokenSerializer, **_ERRORS})
@@ -103,7 +103,7 @@ class ConnectionTokenView(ApiView):
 
 class SubscriptionTokenView(ApiView):
     serializer_class = SubscriptionTokenRequestSerializer
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
 
     @extend_schema(operation_id="realtime_subscription_token_create", request=SubscriptionTokenRequestSerializer,
                    responses={200: SubscriptionTokenSerializer, **_ERRORS})
