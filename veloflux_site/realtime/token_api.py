@@ -24,7 +24,9 @@ MAX_TOKEN_CHANNELS = 16
 
 def channel_field() -> serializers.RegexField:
     return serializers.RegexField(CHANNEL_PATTERN, max_length=256,
-                                  help_text="tenant:<tenant_id>:<topic>, admin:<topic> or user:<user_id>")
+                                  help_text="tenant:<tenant_id>:<topic>, admin:<topic> or user:<user_id>",
+                                  error_messages={"invalid": "invalid channel: use tenant:<tenant_id>:<topic>, "
+                                                             "admin:<topic> or user:<user_id>"})
 
 
 def _ttl_field() -> StrictIntegerField:
