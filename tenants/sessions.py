@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
-from django.contrib.sessions.backends.base import CreateError, SessionBase
+import re
+
+from django.contrib.sessions.backends.base import VALID_KEY_CHARS, CreateError, SessionBase
 from django.core import signing
 
 from veloflux_site.storage import keys
 from veloflux_site.storage.connection import get_redis
 
+# The keys Django issues (get_random_string(32, VALID_KEY_CHARS)); anything else in the cookie is no session.
+_ISSUED_KEY = re.compile(f"[{VALID_KEY_CHARS}]{{32}}")
+
+
+def is_issued_key(session_key: object) -> bool:
+    return isinstance(session_key, str) and _ISSUED_KEY.fullmatch(session_key) is not None
+
 
 class SessionStore(SessionBase):
+    def _validate_session_key(self, key) -> bool:
+        # At the edge: a cookie that is not a key we issue (braces, spaces, 10 kB) never reaches the key
+        # builder (its InvalidKeyPart was a 500, then a 400): it is treated as no session, i.e. anonymous.
+        return is_issued_key(key)
+
     def _key(self, session_key: str | None = None) -> str:
         return keys.session(session_key or self._get_or_create_session_key())
 
@@ -27,7 +41,7 @@ class SessionStore(SessionBase):
             return {}
 
     def exists(self, session_key: str | None) -> bool:
-        return bool(session_key) and bool(get_redis().exists(keys.session(session_key)))
+        return is_issued_key(session_key) and bool(get_redis().exists(keys.session(session_key)))
 
     def create(self) -> None:
         for _ in range(10):
@@ -51,7 +65,7 @@ class SessionStore(SessionBase):
 
     def delete(self, session_key: str | None = None) -> None:
         session_key = session_key or self.session_key
-        if session_key:
+        if is_issued_key(session_key):
             get_redis().delete(keys.session(session_key))
 
     @classmethod

@@ -172,3 +172,16 @@ def test_it_answers_hostile_text_on_the_login_page_with_the_form_again(tenant_a,
     assert response.status_code == 400, response.status_code
     assert "<form" in response.content.decode()
     assert redis_dump() == before
+
+
+@pytest.mark.parametrize("cookie", ["a{b}cdefgh", "{t:other}xyz", "x" * 10_000, "abc:def:ghi"])
+def test_it_treats_a_malformed_session_cookie_as_no_session(client, settings, cookie):
+    # The session key from the cookie went straight into keys.session: InvalidKeyPart, a 500 (then a 400
+    # from the safety net). A cookie that cannot be a session of ours is no session.
+    client.cookies[settings.SESSION_COOKIE_NAME] = cookie
+    before = redis_dump()
+    assert_error(client.get("/api/profile"), 401, "not_authenticated")
+    assert client.get("/login").status_code == 200
+    dashboard = client.get("/dashboard")
+    assert dashboard.status_code == 302 and dashboard["Location"].startswith("/login"), dashboard
+    assert redis_dump() == before

@@ -3,7 +3,10 @@
 The endpoints come from Django's resolver, so a new one is covered the day it is added. What each may do
 comes from the view itself (see ``declared_access``):
 
-- a DRF view's permission classes: ``AllowAny`` (or no authentication classes) is public,
+- a DRF view's permission classes: a class declaring ``platform_key`` (the platform's hub key,
+  veloflux_site/realtime/hub_key.py) is for holders of that key, which no actor here is: a 401 for all of
+  them (``test_it_lets_the_platform_key_through`` shows the key passes); ``AllowAny`` (or no
+  authentication classes) is public,
   ``IsPlatformAdmin`` is platform admins only, a class with ``read_role``/``write_role`` (every
   ``tenants.permissions.role_required`` class, ``CanControlStreams``) needs that role in the tenant
   (``needs_tenant``: a platform admin must pick one with X-Tenant-ID unless the URL names it), and the
@@ -49,6 +52,7 @@ METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 A_ROLES = ("owner", "admin", "member", "viewer")
 
 PUBLIC, AUTHENTICATED, PLATFORM, PAGE = "public", "authenticated", "platform", "page"
+PLATFORM_KEY = "platform_key"
 
 # Plain Django views (no DRF permission classes to read): what each is. PAGE: an HTML page that sends a
 # caller without a session to /login (bearer tokens are not sessions). Key: the URL pattern's name.
@@ -147,6 +151,8 @@ def declared_access(endpoint: Endpoint, method: str) -> Access:
         assert kind, (f"/{endpoint.route} ({endpoint.name}) is a plain Django view: declare what it is in PAGES "
                       "in tests/test_isolation_matrix.py, or make it a DRF view with permission classes.")
         return Access(kind)
+    if any(getattr(p, "platform_key", False) for p in _permissions(cls, method)):
+        return Access(PLATFORM_KEY)
     if cls.authentication_classes == () and not _permissions(cls, method):
         return Access(PUBLIC)
     permissions = _permissions(cls, method)
@@ -282,6 +288,8 @@ def _without(dump: dict, marks: tuple[str, ...]) -> dict:
 
 
 def _allowed(access: Access, actor: str, endpoint: Endpoint) -> bool:
+    if access.kind == PLATFORM_KEY:  # no actor of the matrix holds the platform's hub key
+        return False
     if access.kind in (PUBLIC, PAGE):
         return True
     if actor == "anonymous":
@@ -306,6 +314,9 @@ def _expect(endpoint: Endpoint, method: str, actor: str, response, world: World)
             assert status == 302 and response["Location"].startswith("/login"), where
         else:
             assert status == 405, where
+        return
+    if access.kind == PLATFORM_KEY:  # a user's or a tenant's credential is not the platform's hub key
+        assert status == 401, where
         return
     if access.kind == PUBLIC:
         assert status not in (401, 403), where
@@ -390,3 +401,22 @@ def test_it_fails_an_endpoint_that_declares_nothing():
 def test_it_walks_every_api_endpoint():
     routes = {e.route for e in ENDPOINTS}
     assert {"api/pools/<str:name>", "api/tenants/<str:tenant_id>/users/<str:user_id>", "api/ws/control"} <= routes
+
+
+HUB_KEY = "matrix-hub-key-0123456789"
+KEY_ENDPOINTS = [e for e in ENDPOINTS if e.drf_view and declared_access(e, "POST").kind == PLATFORM_KEY]
+
+
+@pytest.mark.parametrize("endpoint", KEY_ENDPOINTS, ids=[_endpoint_id(e) for e in KEY_ENDPOINTS])
+def test_it_lets_the_platform_key_through(settings, endpoint):
+    """The other side of PLATFORM_KEY: with the hub key (either header) the view answers, without it a 401."""
+    settings.REALTIME_API_KEY = HUB_KEY
+    for headers in ({"HTTP_X_API_KEY": HUB_KEY}, {"HTTP_AUTHORIZATION": f"apikey {HUB_KEY}"}):
+        api = Api().with_headers(**headers)
+        for method in METHODS:
+            response = api.request(method, endpoint.path({}), {})
+            where = (method, endpoint.route, headers, response.status_code, response.content[:200])
+            assert response.status_code < 500 and response.status_code not in (401, 403), where
+            if not endpoint.supports(method):
+                assert response.status_code == 405, where
+    assert Api().with_headers(HTTP_X_API_KEY=HUB_KEY + "x").post(endpoint.path({}), {}).status_code == 401

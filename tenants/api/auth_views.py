@@ -70,7 +70,8 @@ class RegisterView(ApiView):
     permission_classes = (AllowAny,)
     serializer_class = RegisterSerializer
 
-    @answers(201, TokenOutSerializer)
+    @answers(201, TokenOutSerializer, errors={
+        409: error("email_taken: an account with this e-mail already exists (log in instead).")})
     def post(self, request):
         data = self.validated()
         tenant, owner, pair = accounts.register(data, client_ip(request))

@@ -6,7 +6,8 @@ authentication and its permissions, so no view repeats them.
 
 - 400 validation_error / parse_error: any operation that takes a body or query parameters;
 - 401: any operation that needs credentials, and the public ones that check credentials they are sent
-  (login, refresh);
+  (login, refresh); an operation whose permission declares ``platform_key`` (the platform's hub key,
+  veloflux_site/realtime/hub_key.py) has 401 as its only refusal: no tenant, no role, nothing to hide;
 - 403 (role too low, tenant suspended) and 404 (another tenant's or a missing object, an X-Tenant-ID
   that names no tenant of yours): any authenticated operation;
 - 409 (stale version, name taken): authenticated writes; 413, 415: operations with a body;
@@ -123,12 +124,17 @@ class VeloFluxAutoSchema(AutoSchema):
         return any(isinstance(p, AllowAny) for p in self.view.get_permissions()) or \
             self.view.authentication_classes == ()
 
+    def _needs_platform_key(self) -> bool:
+        return any(getattr(p, "platform_key", False) for p in self.view.get_permissions())
+
     def _takes_input(self) -> bool:
         return self.method in BODY_METHODS or any(p["in"] == "query" for p in self._get_parameters())
 
     def _error_codes(self) -> list[str]:
         codes = ["400"] if self._takes_input() else []
-        if self._is_public():
+        if self._needs_platform_key():
+            codes.append("401")
+        elif self._is_public():
             if self.method == "POST" and self.path.startswith("/api/auth/"):
                 codes += ["401", "429"]
         else:

@@ -10,27 +10,36 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
 from veloflux_site.api.errors import ApiError
+from veloflux_site.api.parsers import BoundedJSONParser
 from veloflux_site.api.views import ApiView
 from veloflux_site.realtime import hub
 from veloflux_site.realtime.permissions import Channel, ChannelError, can_publish, can_subscribe
+from veloflux_site.realtime.strict_fields import StrictCharField
+from veloflux_site.realtime.token_api import channel_field
 from veloflux_site.storage import keys
 from veloflux_site.storage.connection import get_redis
 
 
+# Exactly what the schema says is accepted (schemathesis: a schema-valid body is never a 400): the channel's
+# pattern, any JSON as data (null included), the idempotency key as sent (a string, not trimmed to blank).
+def _idempotency_key() -> StrictCharField:
+    return StrictCharField(max_length=128, required=False, trim_whitespace=False)
+
+
 class PublishSerializer(serializers.Serializer):
-    channel = serializers.CharField(max_length=256)
-    data = serializers.JSONField()
-    idempotency_key = serializers.CharField(max_length=128, required=False)
+    channel = channel_field()
+    data = serializers.JSONField(allow_null=True)
+    idempotency_key = _idempotency_key()
 
 
 class BroadcastSerializer(serializers.Serializer):
-    channels = serializers.ListField(child=serializers.CharField(max_length=256), min_length=1, max_length=100)
-    data = serializers.JSONField()
-    idempotency_key = serializers.CharField(max_length=128, required=False)
+    channels = serializers.ListField(child=channel_field(), min_length=1, max_length=100)
+    data = serializers.JSONField(allow_null=True)
+    idempotency_key = _idempotency_key()
 
 
 class ChannelQuerySerializer(serializers.Serializer):
-    channel = serializers.CharField(max_length=256)
+    channel = channel_field()
     limit = serializers.IntegerField(min_value=1, max_value=hub.HISTORY_SIZE, default=100)
     # Offsets are stream ids' first part (64-bit unsigned in Redis); the bound keeps since_offset + 1 one of them.
     since_offset = serializers.IntegerField(min_value=0, max_value=2**63 - 1, required=False)
@@ -91,6 +100,7 @@ def _publication(pub: hub.Publication) -> dict:
 
 class PublishView(ApiView):
     serializer_class = PublishSerializer
+    parser_classes = [BoundedJSONParser]  # data is JSON: a form cannot carry it (a documented form body was a 400)
 
     @extend_schema(responses={200: PublicationOutSerializer})
     def post(self, request):
@@ -102,6 +112,7 @@ class PublishView(ApiView):
 
 class BroadcastView(ApiView):
     serializer_class = BroadcastSerializer
+    parser_classes = [BoundedJSONParser]
 
     @extend_schema(responses={200: BroadcastOutSerializer})
     def post(self, request):

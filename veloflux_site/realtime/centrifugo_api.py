@@ -13,22 +13,20 @@ the documented shape is a 400 with our error envelope; a missing or wrong key a 
 
 from __future__ import annotations
 
-import hmac
 import json
 
-from django.conf import settings
-from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import serializers
-from rest_framework.parsers import JSONParser
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 
-from veloflux_site.api.errors import ApiError
+from veloflux_site.api.parsers import BoundedJSONParser
+from veloflux_site.api.schema import error
 from veloflux_site.api.views import ApiView
 from veloflux_site.realtime import centrifugo as cf
 from veloflux_site.realtime import hub
+from veloflux_site.realtime.hub_key import HasHubKey, HubKeyAuthentication
 from veloflux_site.realtime.permissions import Channel, ChannelError
 from veloflux_site.realtime.strict_fields import StrictBooleanField, StrictCharField, StrictIntegerField
-from veloflux_site.realtime.token_api import ErrorEnvelopeSerializer
 from veloflux_site.storage import keys
 from veloflux_site.storage.connection import get_redis
 
@@ -92,14 +90,17 @@ class DisconnectBody(serializers.Serializer):
     disconnect = DisconnectCodeBody(required=False)
 
 
-class ReplyErrorSerializer(serializers.Serializer):
-    code = serializers.IntegerField()
+# Centrifugo's reply (its protocol, not our HTTP error envelope): a command that failed is a 200 whose
+# ``error`` is Centrifugo's {code, message} with Centrifugo's numeric codes. Named after the protocol.
+class CentrifugoReplyErrorSerializer(serializers.Serializer):
+    code = serializers.IntegerField(help_text="Centrifugo's error code: 102 unknown channel, 107 bad request, "
+                                              "112 unrecoverable position.")
     message = serializers.CharField()
 
 
-class ReplySerializer(serializers.Serializer):
+class CentrifugoReplySerializer(serializers.Serializer):
     result = serializers.DictField(required=False, help_text="The method's result, as Centrifugo answers it.")
-    error = ReplyErrorSerializer(required=False)
+    error = CentrifugoReplyErrorSerializer(required=False, help_text="The command failed (still HTTP 200).")
 
 
 # --- methods -------------------------------------------------------------------
@@ -164,29 +165,18 @@ def _disconnect(data: dict) -> dict:
 
 
 # --- views -----------------------------------------------------------------------
-def _presented_key(request) -> str:
-    header = request.META.get("HTTP_AUTHORIZATION", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "apikey" and value.strip():
-        return value.strip()
-    return request.META.get("HTTP_X_API_KEY", "")
-
-
 class CentrifugoApiView(ApiView):
-    authentication_classes: list = []  # the platform key is checked here, not as a tenant's API key
-    permission_classes: list = []
-    parser_classes = [JSONParser]  # Centrifugo's API takes JSON only
+    # The platform's hub key, never a tenant's credential (see hub_key.py).
+    authentication_classes = [HubKeyAuthentication]
+    permission_classes = [HasHubKey]
+    parser_classes = [BoundedJSONParser]  # Centrifugo's API takes JSON only
     run = staticmethod(_publish)
 
-    def check_key(self, request) -> None:
-        expected = settings.REALTIME_API_KEY
-        presented = _presented_key(request)
-        if not expected or not hmac.compare_digest(presented.encode(), expected.encode()):
-            raise ApiError(401, "not_authenticated", "Present the hub API key as 'X-API-Key: <key>' or "
-                                                     "'Authorization: apikey <key>' (VF_REALTIME_API_KEY).")
+    def permission_denied(self, request, message=None, code=None):
+        # The key is the only permission: a refusal is always "present the key" (401), with the way to do it.
+        raise exceptions.NotAuthenticated(message)
 
     def post(self, request):
-        self.check_key(request)
         data = self.validated()
         try:
             return Response({"result": type(self).run(data)})
@@ -195,16 +185,16 @@ class CentrifugoApiView(ApiView):
 
 
 _RESPONSES = {
-    200: ReplySerializer,
-    400: OpenApiResponse(ErrorEnvelopeSerializer, description="The body is not the method's documented shape."),
-    401: OpenApiResponse(ErrorEnvelopeSerializer, description="Missing or wrong hub API key (or the mode is off)."),
-    503: OpenApiResponse(ErrorEnvelopeSerializer, description="The store (Redis) is unavailable."),
+    200: CentrifugoReplySerializer,
+    400: error("The body is not the method's documented shape (a command that fails is a 200 with Centrifugo's "
+               "error)."),
+    401: error("Missing or wrong hub API key (or the mode is off: VF_REALTIME_API_KEY is empty)."),
 }
 
 
 def _view(method: str, body: type[serializers.Serializer], func) -> type[CentrifugoApiView]:
     decorated = extend_schema(operation_id=f"centrifugo_{method}", request=body, responses=_RESPONSES,
-                              auth=[], tags=["centrifugo-compat"],
+                              tags=["centrifugo-compat"],
                               description=f"Centrifugo's server API method `{method}` (compatibility mode).")
     post = decorated(lambda self, request: CentrifugoApiView.post(self, request))
     return type(f"Centrifugo{method.title().replace('_', '')}View", (CentrifugoApiView,),

@@ -7,12 +7,13 @@ the SDK's ``getToken`` callback (the SDK calls it again when a token expires).
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from veloflux_site.api.errors import ApiError
+from veloflux_site.api.parsers import BoundedJSONParser
+from veloflux_site.api.schema import error
 from veloflux_site.api.views import ApiView
 from veloflux_site.realtime import tokens
 from veloflux_site.realtime.permissions import CHANNEL_PATTERN, Channel, ChannelError, can_subscribe
@@ -21,19 +22,11 @@ from veloflux_site.realtime.strict_fields import StrictIntegerField
 MAX_TOKEN_CHANNELS = 16
 
 
-class ErrorBodySerializer(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
-    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
-
-
-class ErrorEnvelopeSerializer(serializers.Serializer):
-    error = ErrorBodySerializer()
-
-
 def channel_field() -> serializers.RegexField:
     return serializers.RegexField(CHANNEL_PATTERN, max_length=256,
-                                  help_text="tenant:<tenant_id>:<topic>, admin:<topic> or user:<user_id>")
+                                  help_text="tenant:<tenant_id>:<topic>, admin:<topic> or user:<user_id>",
+                                  error_messages={"invalid": "invalid channel: use tenant:<tenant_id>:<topic>, "
+                                                             "admin:<topic> or user:<user_id>"})
 
 
 def _ttl_field() -> StrictIntegerField:
@@ -68,10 +61,10 @@ class SubscriptionTokenSerializer(ConnectionTokenSerializer):
     channel = serializers.CharField()
 
 
-def _errors(*codes: int) -> dict:
-    text = {400: "Invalid body.", 401: "Not authenticated.", 403: "Not a user (an API key cannot hold hub tokens).",
-            404: "A channel you may not read (or that does not exist).", 503: "The store (Redis) is unavailable."}
-    return {code: OpenApiResponse(ErrorEnvelopeSerializer, description=text[code]) for code in codes}
+# Why these operations answer 403 and 404 (VeloFluxAutoSchema adds the Error envelope and the other codes).
+_ERRORS = {403: error("Not a user (an API key cannot hold hub tokens), or the tenant is suspended."),
+           404: error("A channel you may not read (or that does not exist), or an X-Tenant-ID that names no "
+                      "tenant of yours.")}
 
 
 def _user(principal):
@@ -97,10 +90,10 @@ def _ttl(data: dict) -> int:
 
 class ConnectionTokenView(ApiView):
     serializer_class = ConnectionTokenRequestSerializer
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
 
     @extend_schema(operation_id="realtime_token_create", request=ConnectionTokenRequestSerializer,
-                   responses={200: ConnectionTokenSerializer, **_errors(400, 401, 403, 404, 503)})
+                   responses={200: ConnectionTokenSerializer, **_ERRORS})
     def post(self, request):
         data = self.validated()
         user = _user(request.user)
@@ -112,10 +105,10 @@ class ConnectionTokenView(ApiView):
 
 class SubscriptionTokenView(ApiView):
     serializer_class = SubscriptionTokenRequestSerializer
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
 
     @extend_schema(operation_id="realtime_subscription_token_create", request=SubscriptionTokenRequestSerializer,
-                   responses={200: SubscriptionTokenSerializer, **_errors(400, 401, 403, 404, 503)})
+                   responses={200: SubscriptionTokenSerializer, **_ERRORS})
     def post(self, request):
         data = self.validated()
         user = _user(request.user)
