@@ -46,10 +46,6 @@ def _add(errors: Errors, name: str, message: str) -> None:
     errors.setdefault(name, []).append(message)
 
 
-def _prefixed(errors: Errors, prefix: str) -> Errors:
-    return {f"{prefix}.{name}": messages for name, messages in errors.items()}
-
-
 # --- scalars -------------------------------------------------------------------
 def parse_duration(value: Any) -> float:
     """'5s', '500ms', '1m', 5 or 2.5 (seconds) -> seconds as a float. Raises ValueError with a message."""
