@@ -70,7 +70,7 @@ class RegisterView(ApiView):
     permission_classes = (AllowAny,)
     serializer_class = RegisterSerializer
 
-    @answers(201, TokenOutSerializer)
+    @answers(201, TokenOutSerializer, errors={409: error("an account with this email already exists (email_taken)")})
     def post(self, request):
         data = self.validated()
         tenant, owner, pair = accounts.register(data, client_ip(request))
