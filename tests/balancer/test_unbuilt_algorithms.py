@@ -85,3 +85,15 @@ def test_it_publishes_a_stored_geo_proximity_pool_to_the_proxy_as_stored(api, me
     """The fragment keeps the stored name; the proxy runs it as round_robin and logs why (tests/proxy)."""
     api.as_(member).patch("/api/pools/web", {"sticky_sessions": True})
     assert fragment(tenant_a["id"])["pools"]["web"]["algorithm"] == REFUSED
+
+
+def test_it_refuses_a_rollback_to_a_version_that_stored_geo_proximity(api, member, stored_geo_pool):
+    """A rollback applies an old document as an import does, so it meets the same refusal (nothing changes)."""
+    api.as_(member).patch("/api/pools/web", {"sticky_sessions": True})
+    with_geo = api.as_(member).get("/api/config/versions").json()["items"][0]["version"]
+    api.as_(member).patch("/api/pools/web", {"algorithm": "least_conn"})
+    version = routing_version()
+    response = api.as_(member).post(f"/api/config/versions/{with_geo}/rollback")
+    assert response.status_code == 400
+    assert any(_refusal_names_it(message) for messages in error(response)["fields"].values() for message in messages)
+    assert routing_version() == version and api.as_(member).get("/api/pools/web").json()["algorithm"] == "least_conn"
