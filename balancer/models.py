@@ -15,8 +15,13 @@ ALGORITHMS: tuple[str, ...] = (
     "random",
     "least_latency",
     "adaptive",
-    "geo_proximity",
 )
+# Names the API once accepted but the proxy never built: it ran them as round robin. New input refuses them
+# (balancer.validation); a pool stored before keeps its name, runs round robin and carries this warning.
+UNBUILT_ALGORITHMS: dict[str, str] = {
+    "geo_proximity": "geo_proximity is not implemented yet (the proxy knows no client region): "
+                     "a pool with it runs as round_robin",
+}
 BACKEND_STATES: tuple[str, ...] = ("active", "draining", "disabled")
 HEALTH_CHECK_TYPES: tuple[str, ...] = ("http", "tcp")
 HEALTH_CHECK_METHODS: tuple[str, ...] = ("GET", "HEAD", "OPTIONS", "POST")
@@ -59,6 +64,11 @@ class Pool(_FastLoad, Record):
 
     def __post_init__(self) -> None:
         self.id = self.name
+
+    def warnings(self) -> list[str]:
+        """Why the pool does not run as stored (empty when it does)."""
+        unbuilt = UNBUILT_ALGORITHMS.get(self.algorithm)
+        return [f"{unbuilt}; choose another algorithm"] if unbuilt else []
 
 
 @dataclass(kw_only=True)

@@ -206,12 +206,6 @@ def _allowed(policy: Policy, ip: IPAddress, loopback: bool) -> bool:
                for net in policy.allowed)
 
 
-def refusal(policy: Policy, ip: IPAddress, port: int) -> str | None:
-    """Why the platform will not connect to ip:port, or None when it may."""
-    error = refused(policy, ip, port)
-    return None if error is None else str(error)
-
-
 def refused(policy: Policy, ip: IPAddress, port: int, name: str = "") -> AddressRefused | None:
     """The refusal of ip:port (``name``: the host name that resolved to it), or None when it is allowed.
 

@@ -24,6 +24,7 @@ from balancer.models import (
     HEALTH_CHECK_TYPES,
     POOL_FIELDS,
     ROUTE_FIELDS,
+    UNBUILT_ALGORITHMS,
 )
 
 Errors = dict[str, list[str]]
@@ -44,10 +45,6 @@ MAX_BODY_BYTES = 10 * 1024**3
 
 def _add(errors: Errors, name: str, message: str) -> None:
     errors.setdefault(name, []).append(message)
-
-
-def _prefixed(errors: Errors, prefix: str) -> Errors:
-    return {f"{prefix}.{name}": messages for name, messages in errors.items()}
 
 
 # --- scalars -------------------------------------------------------------------
@@ -279,6 +276,9 @@ def clean_pool(data: Any, partial: bool = False, extra: tuple[str, ...] = ()) ->
     if "algorithm" in data:
         if data["algorithm"] in ALGORITHMS:
             clean["algorithm"] = data["algorithm"]
+        elif isinstance(data["algorithm"], str) and data["algorithm"] in UNBUILT_ALGORITHMS:
+            _add(errors, "algorithm", f"{UNBUILT_ALGORITHMS[data['algorithm']]}, so it is refused until it exists; "
+                                      f"use one of {', '.join(ALGORITHMS)}")
         else:
             _add(errors, "algorithm", f"{data['algorithm']!r} is not an algorithm; use one of {', '.join(ALGORITHMS)}")
     if "health_check" in data:

@@ -42,8 +42,3 @@ PLANS: dict[str, Plan] = {
         Plan("enterprise", "Enterprise", "USD", 49900, 499000, 1000, 10000, 5000, 1000, 500, 5_000_000_000),
     )
 }
-DEFAULT_PLAN = "free"
-
-
-def get_plan(plan_id: str) -> Plan:
-    return PLANS[plan_id]

@@ -53,9 +53,6 @@ class UserStore(Repository[User]):
     def members(self, tenant_id: str) -> list[User]:
         return self.get_many(self.member_ids(tenant_id))
 
-    def member_count(self, tenant_id: str) -> int:
-        return int(self.redis.zcard(keys.tenant_members(tenant_id)))
-
     @staticmethod
     def stage_membership_index(batch: AtomicWrite, old: User | None, new: User | None) -> None:
         """Mirror membership changes of one user into the tenants' member indexes."""

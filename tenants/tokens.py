@@ -154,8 +154,3 @@ def refresh_claims_of(refresh_token: str, user_id: str | None) -> dict:
 
 def revoke_family(family: str, client: redis.Redis | None = None) -> None:
     (client or get_redis()).set(keys.token_family(family), "revoked", keepttl=True, xx=True)
-
-
-def revoke_refresh(refresh_token: str, user_id: str | None, client: redis.Redis | None = None) -> None:
-    """End a refresh token's family; only its own user may (anyone else's token is refused)."""
-    revoke_family(refresh_claims_of(refresh_token, user_id)["fam"], client)

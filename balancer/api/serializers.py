@@ -79,6 +79,8 @@ class BackupSerializer(serializers.Serializer):
 
 def pool_payload(pool: Pool, backend_count: int | None = None, route_count: int | None = None) -> dict[str, Any]:
     data = pool.public_dict()
+    if pool.warnings():
+        data["warnings"] = pool.warnings()
     if backend_count is not None:
         data["backend_count"] = backend_count
     if route_count is not None:
@@ -126,6 +128,9 @@ class PoolOutSerializer(RecordOutSerializer):
     health_check = serializers.DictField(allow_null=True)
     backend_count = serializers.IntegerField(required=False, help_text="in lists and GET")
     route_count = serializers.IntegerField(required=False, help_text="in lists and GET")
+    warnings = serializers.ListField(child=serializers.CharField(), required=False,
+                                     help_text="only when the pool does not run as stored: a geo_proximity pool "
+                                               "stored before it was refused runs round_robin")
 
 
 class BackendOutSerializer(RecordOutSerializer):

@@ -256,12 +256,6 @@ def _parsed_target(backend_id: str, target_json: str) -> Target:
     return target
 
 
-def next_due_at(client: redis.Redis) -> float | None:
-    """The earliest due time in the set (a claimed backend shows its lease expiry)."""
-    first = client.zrange(keys.health_due(), 0, 0, withscores=True)
-    return float(first[0][1]) if first else None
-
-
 RELEASE_SCRIPT = r"""
 local released = 0
 for i = 1, #ARGV, 3 do

@@ -174,23 +174,3 @@ def mirror_passive_ejections(client: redis.Redis, now: float | None = None) -> i
     detail_prefix = keys.health_backend("x")[:-1]
     return int(client.eval(MIRROR_EJECTIONS_SCRIPT, 3, keys.passive_ejections(), keys.health_ejected(), detail_prefix,
                            repr(moment), keys.events_channel("health")))
-
-
-DETAIL_INT_FIELDS = ("consecutive_successes", "consecutive_failures")
-DETAIL_FLOAT_FIELDS = ("latency_ms", "last_checked_at", "last_transition_at", "passive_ejected_until")
-
-
-def backend_health(client: redis.Redis, backend_id: str) -> dict:
-    """The detail of one backend, typed, for APIs: ``{"state": "unknown", ...}`` when never checked."""
-    raw = client.hgetall(keys.health_backend(backend_id))
-    detail: dict = {"state": raw.get("state", "unknown"), "last_result": raw.get("last_result")}
-    for name in DETAIL_INT_FIELDS:
-        detail[name] = int(raw.get(name) or 0)
-    for name in DETAIL_FLOAT_FIELDS:
-        value = raw.get(name)
-        detail[name] = float(value) if value else None
-    detail["healthy"] = detail["state"] == "up"
-    detail["passive_ejected"] = raw.get("passive_ejected") == "1"
-    detail["passive_ejected_by"] = raw.get("passive_ejected_by") or None
-    detail["passive_ejection_reason"] = raw.get("passive_ejection_reason") or None
-    return detail

@@ -12,6 +12,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 
+from balancer.models import UNBUILT_ALGORITHMS as UNBUILT
 from balancer.proxy.algorithms import ALGORITHMS, make_balancer
 from balancer.proxy.codec import BackendCore, PoolCore, RouteCore, route_lookup
 from balancer.proxy.state import BackendState, StateRegistry
@@ -179,7 +180,9 @@ class Compiler:
                         and int(b.get("weight", 100) or 0) > 0]
             algorithm = pool_data.get("algorithm") or "round_robin"
             if algorithm not in ALGORITHMS:
-                log.warning("pool %s/%s: unknown algorithm %r, using round_robin", tenant_id, name, algorithm)
+                # geo_proximity lands here: stored before the API refused it, it has always run round robin
+                why = "is not implemented" if algorithm in UNBUILT else "is unknown"
+                log.warning("pool %s/%s: algorithm %r %s, using round_robin", tenant_id, name, algorithm, why)
                 algorithm = "round_robin"
             pools[name] = Pool(tenant_id, name, algorithm, bool(pool_data.get("sticky_sessions")), backends)
         routes = [Route(tenant_id, r, pools.get(r.get("pool")), active) for r in data.get("routes") or []]

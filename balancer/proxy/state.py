@@ -51,9 +51,6 @@ class StateRegistry:
             state.fails = 0
             self.pending_restores.append(backend_id)
 
-    def success(self, state: BackendState) -> None:
-        state.fails = 0
-
     def failure(self, state: BackendState, now: float, peers_usable: int, reason: str) -> bool:
         """Count a failure; eject when the streak is long enough and another backend can take over."""
         state.fails += 1

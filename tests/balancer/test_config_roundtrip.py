@@ -44,7 +44,7 @@ def addresses(draw):
     if kind == "ipv4":
         host = ".".join(str(draw(st.integers(0, 255))) for _ in range(4))
         # only what the address policy accepts (tests/conftest.py allows 127/8 and 10/8; no platform port)
-        assume(netpolicy.refusal(netpolicy.policy_from_settings(), ipaddress.ip_address(host), port) is None)
+        assume(netpolicy.refused(netpolicy.policy_from_settings(), ipaddress.ip_address(host), port) is None)
     elif kind == "ipv6":
         host = f"[2001:db8::{draw(st.integers(1, 0xFFFF)):x}]"
     else:

@@ -21,7 +21,7 @@ def test_it_creates_lists_and_reads_a_pool(api, member, viewer):
 
 
 @pytest.mark.parametrize("algorithm", ["round_robin", "weighted_round_robin", "least_conn", "ip_hash", "random",
-                                       "least_latency", "adaptive", "geo_proximity"])
+                                       "least_latency", "adaptive"])
 def test_it_accepts_every_documented_algorithm(api, member, algorithm):
     assert pool(api, member, name=f"p-{algorithm.replace('_', '-')}", algorithm=algorithm)["algorithm"] == algorithm
 

@@ -50,7 +50,7 @@ def test_it_marks_a_new_backend_up_after_its_first_successful_check(client, live
     put_fragment(client, "tn_a", {"web": [backend("be_1", server.address)]})
     events = client.pubsub(ignore_subscribe_messages=True)
     events.subscribe(keys.events_channel("health"))
-    assert state.backend_health(client, "be_1")["state"] == "unknown"
+    assert detail(client, "be_1") == {}, "never checked: no detail yet"
 
     sweep_until(client, lambda: detail(client, "be_1").get("state") == "up")
 
@@ -178,13 +178,13 @@ def test_it_mirrors_passive_ejections_into_the_backend_state(client, live):
     until = time.time() + 30
     client.hset(keys.passive_ejections(), "be_1", json.dumps({"node": "px1", "until": until, "reason": "5xx"}))
     state.mirror_passive_ejections(client)
-    info = state.backend_health(client, "be_1")
-    assert info["passive_ejected"] is True
+    info = detail(client, "be_1")
+    assert info["passive_ejected"] == "1"
     assert info["passive_ejected_by"] == "px1" and info["passive_ejection_reason"] == "5xx"
 
     client.hset(keys.passive_ejections(), "be_1", json.dumps({"node": "px1", "until": time.time() - 1}))
     state.mirror_passive_ejections(client)
-    assert state.backend_health(client, "be_1")["passive_ejected"] is False
+    assert detail(client, "be_1").get("passive_ejected", "0") == "0"
     assert not client.hexists(keys.passive_ejections(), "be_1"), "an expired ejection is cleaned up"
 
 

@@ -100,9 +100,6 @@ class Broker:
                     with contextlib.suppress(RedisError):
                         await self._pubsub.unsubscribe(channel)
 
-    def channel_count(self) -> int:
-        return len(self._subscribers)
-
     def _dispatch(self, raw: dict) -> None:
         channel = raw["channel"]
         if raw["type"] == "subscribe":

@@ -127,10 +127,6 @@ def audit_stream(tenant_id: str | None) -> str:
     return tenant(tenant_id, "audit") if tenant_id is not None else platform("audit")
 
 
-def tenant_counter(tenant_id: str, name: str) -> str:
-    return tenant(tenant_id, "counter", name)
-
-
 def tenant_alerts(tenant_id: str) -> str:
     return tenant(tenant_id, "alerts")
 

@@ -29,7 +29,6 @@ R = TypeVar("R", bound=Record)
 class Page(Generic[R]):
     items: list[R]
     total: int
-    next_cursor: str | None = None
 
 
 class Repository(Generic[R]):
@@ -103,14 +102,6 @@ class Repository(Generic[R]):
         pipe.zcard(self.index_key())
         ids, total = pipe.execute()
         return Page(items=self.get_many(ids), total=int(total))
-
-    def list_after(self, cursor: str | None, limit: int) -> Page[R]:
-        """Cursor pagination: the ``limit`` ids that sort after ``cursor``."""
-        low = f"({cursor}" if cursor else "-"
-        ids = self.redis.zrangebylex(self.index_key(), low, "+", start=0, num=limit + 1)
-        more = len(ids) > limit
-        ids = ids[:limit]
-        return Page(items=self.get_many(ids), total=self.count(), next_cursor=ids[-1] if more and ids else None)
 
     # --- staged writes -----------------------------------------------------
     def stage_create(self, batch: AtomicWrite, record: R) -> R:
