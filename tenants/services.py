@@ -8,10 +8,10 @@ import secrets
 
 from django.contrib.auth.hashers import make_password
 
-from billing.plans import PLANS
 from tenants import invitations
 from tenants.audit import Actor, stage_audit
 from tenants.models import ROLE_RANK, Invitation, Tenant, User
+from tenants.plans import PLANS
 from tenants.store import ApiKeyStore, TenantStore, UserStore
 from veloflux_site.api.errors import ApiError
 from veloflux_site.storage import keys

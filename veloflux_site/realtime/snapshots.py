@@ -9,8 +9,8 @@ import os
 import resource
 import time
 
-from billing.plans import PLANS
 from tenants import monitoring
+from tenants.plans import PLANS
 from tenants.store import TenantStore
 from veloflux_site.health import HEARTBEAT_STALE_AFTER
 from veloflux_site.storage import keys
