@@ -8,7 +8,8 @@ path), with three methods:
   (an anonymous one when the credentials give no access);
 - ``verify_access_token(token: str) -> dict``: the claims of an API access token; raises
   :class:`AccessTokenExpired` or :class:`AccessTokenInvalid`;
-- ``principal_for_claims(claims: dict)`` -> principal, or None when the account no longer has access.
+- ``principal_for_claims(claims: dict)`` -> principal, or None when the account no longer has access;
+- ``tenant_ids_for(principal, requested: str | None) -> list[str]``: the tenants a stream may show.
 """
 
 from __future__ import annotations
@@ -43,3 +44,7 @@ def verify_access_token(token: str) -> dict:
 
 def principal_for_claims(claims: dict) -> Any:
     return provider().principal_for_claims(claims)
+
+
+def tenant_ids_for(principal: Any, requested: str | None = None) -> list[str]:
+    return provider().tenant_ids_for(principal, requested)
