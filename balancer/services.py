@@ -8,8 +8,8 @@ compiled routing fragment, the routing version bump and the change event.
 A concurrent writer makes the write retry from a fresh snapshot, so the result
 always equals some serial order.
 
-Public entry points for other apps: ``purge_tenant`` (tenant deletion) and
-``ensure_demo_setup`` (demo bootstrap).
+Public entry point for other apps: ``ensure_demo_setup`` (demo bootstrap). A tenant's suspension
+and deletion reach the balancer through tenants/lifecycle.py (balancer/lifecycle.py).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from typing import Any, TypeVar
 
 from balancer.config_document import build_document
 from balancer.models import Backend, Pool, Route
-from balancer.snapshot import ROUTING_RACE, build_fragment, read_fragment, stage_routing_change
-from balancer.store import BackendStore, DomainStore, PoolStore, RouteStore, load_snapshot
+from balancer.snapshot import ROUTING_RACE, build_fragment, stage_routing_change
+from balancer.store import BackendStore, PoolStore, RouteStore, load_snapshot
 from balancer.workspace import Change, ItemError, Workspace, host_taken_message
 from tenants.audit import Actor, stage_audit
 from tenants.store import TenantStore
@@ -225,37 +225,7 @@ def reload_routing(tenant_id: str, actor: Actor | None = None) -> Committed:
     return committed  # type: ignore[return-value]
 
 
-# --- for other apps -------------------------------------------------------------------------
-def purge_tenant(tenant_id: str) -> int:
-    """Remove a deleted tenant from the data plane: its routing fragment and its host claims, bump the
-    routing version and publish the change. Returns the new routing version.
-
-    Call it AFTER the tenant record is deleted (a balancer write needs the tenant record, so none
-    can re-add the fragment afterwards). It finds the hosts from the domain records or, when those are
-    already gone, from the fragment; it never frees a claim another tenant holds; calling it twice
-    is harmless."""
-    client = get_redis()
-
-    def attempt_once() -> int:
-        version = int(client.get(keys.routing_version()) or 0)
-        hosts = {d.host for d in DomainStore(tenant_id, client).all()}
-        fragment = read_fragment(tenant_id, client) or {}
-        hosts |= set(fragment.get("hosts") or [])
-        claims = sorted(keys.host_claim(host) for host in hosts)
-        owners = client.mget(claims) if claims else []
-        batch = AtomicWrite()
-        new_version = stage_routing_change(batch, tenant_id, version, None)
-        for claim, owner in zip(claims, owners, strict=True):
-            if owner == tenant_id:
-                batch.delete(claim)
-        for host in sorted(hosts):
-            batch.zrem(keys.domains_pending(), f"{tenant_id} {host}")
-        batch.execute(client)
-        return new_version
-
-    return retry_on_race(attempt_once)
-
-
+# --- for other apps ---------------------------------------------------------------------------
 def ensure_demo_setup(tenant_id: str, *, host: str, backend_addresses: list[str], pool_name: str = "demo",
                       algorithm: str = "round_robin", path_prefix: str = "/",
                       health_check: dict | None = None, actor: Actor | None = None) -> dict[str, Any]:
@@ -308,7 +278,6 @@ __all__ = [
     "create_object",
     "delete_object",
     "ensure_demo_setup",
-    "purge_tenant",
     "reload_routing",
     "update_object",
 ]

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import redis
 from django.conf import settings
 
+from veloflux_site.actor import Actor  # re-exported: the apps name it as tenants.audit.Actor
 from veloflux_site.api.middleware import current_request_id
 from veloflux_site.storage import keys
 from veloflux_site.storage.atomic import AtomicWrite
@@ -20,17 +20,6 @@ from veloflux_site.storage.connection import get_redis
 
 REDACTED = "[redacted]"
 SECRET_NAMES = ("password", "secret", "token", "key_hash", "private_key", "api_key")
-
-
-@dataclass
-class Actor:
-    id: str
-    label: str
-    ip: str = ""
-
-    @classmethod
-    def system(cls) -> Actor:
-        return cls("system", "system")
 
 
 def _scrub(value: Any, name: str = "") -> Any:

@@ -17,6 +17,10 @@ from tenants import tokens
 from tenants.authentication import load_principal, valid_api_key
 from tenants.middleware import SESSION_EPOCH, SESSION_TENANT, SESSION_USER
 from tenants.principal import AnonymousPrincipal, Principal
+from tenants.store import TenantStore
+from veloflux_site.realtime.auth import AccessTokenExpired, AccessTokenInvalid
+from veloflux_site.storage import keys
+from veloflux_site.storage.connection import get_redis
 from veloflux_site.storage.errors import UNAVAILABLE_ERRORS
 
 # RFC 6455 1013 "Try Again Later": the store cannot say who this is right now.
@@ -93,3 +97,36 @@ class BrowserOriginValidator(OriginValidator):
 def browser_origin_validator(application) -> BrowserOriginValidator:
     allowed = settings.ALLOWED_HOSTS or (["localhost", "127.0.0.1", "[::1]"] if settings.DEBUG else [])
     return BrowserOriginValidator(application, allowed)
+
+
+class HubAuth:
+    """The realtime hub's auth provider (settings.REALTIME_AUTH_PROVIDER, see
+    veloflux_site/realtime/auth.py): the hub asks who a connection is through this, never importing tenants."""
+
+    resolve_principal = staticmethod(resolve_principal)
+
+    @staticmethod
+    def verify_access_token(token: str) -> dict:
+        try:
+            return tokens.verify_access(token)
+        except tokens.TokenError as exc:
+            if exc.code == "token_expired":
+                raise AccessTokenExpired(token) from exc
+            raise AccessTokenInvalid(exc.code) from exc
+
+    @staticmethod
+    def tenant_ids_for(principal, requested: str | None = None) -> list[str]:
+        """The tenants a stream may show: the caller's, or (platform admins) one asked for or all."""
+        if principal.is_platform_admin:
+            if requested:
+                return [requested] if TenantStore().find(requested) else []
+            return list(get_redis().zrange(keys.tenant_index(), 0, -1))
+        return [principal.tenant_id] if principal.tenant_id else []
+
+    @staticmethod
+    def principal_for_claims(claims: dict):
+        try:
+            return load_principal(claims["sub"], claims.get("tid"), "jwt", auth_epoch=claims.get("ae", 0),
+                                  claims=claims)
+        except APIException:  # tenant gone or suspended
+            return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from billing.plans import PLANS
+from tenants.plans import PLANS
 from veloflux_site.storage.records import Record, new_id
 
 ROLES = ("viewer", "member", "admin", "owner")

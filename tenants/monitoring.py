@@ -8,9 +8,9 @@ import json
 import time
 from datetime import UTC, datetime
 
-from billing.plans import PLANS
 from tenants import audit
 from tenants.models import Tenant
+from tenants.plans import PLANS
 from tenants.services import tenant_counts
 from veloflux_site.storage import keys
 from veloflux_site.storage.connection import get_redis

@@ -8,10 +8,10 @@ import secrets
 
 from django.contrib.auth.hashers import make_password
 
-from billing.plans import PLANS
-from tenants import invitations
+from tenants import invitations, lifecycle
 from tenants.audit import Actor, stage_audit
 from tenants.models import ROLE_RANK, Invitation, Tenant, User
+from tenants.plans import PLANS
 from tenants.store import ApiKeyStore, TenantStore, UserStore
 from veloflux_site.api.errors import ApiError
 from veloflux_site.storage import keys
@@ -113,25 +113,31 @@ def tenant_counts(tenant_id: str) -> dict[str, int]:
 
 def delete_tenant(tenant: Tenant, actor: Actor) -> None:
     """Remove the tenant, its memberships (users left with none are deleted) and every
-    key under its hash tag (found with SCAN, never KEYS)."""
+    key under its hash tag (found with SCAN, never KEYS). The other apps' parts (balancer: take it
+    off the data plane) are staged into the same atomic write (tenants/lifecycle.py)."""
     client = get_redis()
     user_store = UserStore()
-    batch = AtomicWrite()
-    TenantStore().stage_delete(batch, tenant)
-    for user in user_store.members(tenant.id):
-        remaining = {t: r for t, r in user.memberships.items() if t != tenant.id}
-        if remaining or user.is_platform_admin:
-            user_store.stage_update(batch, user, _without_membership(user, tenant.id))
-        else:
-            user_store.stage_delete(batch, user)
-    batch.delete(keys.tenant_members(tenant.id))
-    invitations.drop_tenant_invitations(batch, tenant.id)
-    # The tenant's own audit stream goes with it; the platform's keeps the record of the deletion.
-    stage_audit(batch, None, actor, "tenant.delete", "tenant", tenant.id, tenant.public_dict(), None)
-    # API key hash indexes are platform keys (authentication looks them up without a tenant).
-    for api_key in ApiKeyStore(tenant.id).all():
-        batch.delete(keys.api_key_hash_index(api_key.key_hash))
-    batch.execute(client)
+
+    def attempt_once() -> None:
+        batch = AtomicWrite()
+        TenantStore().stage_delete(batch, tenant)
+        for user in user_store.members(tenant.id):
+            remaining = {t: r for t, r in user.memberships.items() if t != tenant.id}
+            if remaining or user.is_platform_admin:
+                user_store.stage_update(batch, user, _without_membership(user, tenant.id))
+            else:
+                user_store.stage_delete(batch, user)
+        batch.delete(keys.tenant_members(tenant.id))
+        invitations.drop_tenant_invitations(batch, tenant.id)
+        # The tenant's own audit stream goes with it; the platform's keeps the record of the deletion.
+        stage_audit(batch, None, actor, "tenant.delete", "tenant", tenant.id, tenant.public_dict(), None)
+        # API key hash indexes are platform keys (authentication looks them up without a tenant).
+        for api_key in ApiKeyStore(tenant.id).all():
+            batch.delete(keys.api_key_hash_index(api_key.key_hash))
+        lifecycle.stage(lifecycle.DELETED, batch, tenant, actor, client)
+        batch.execute(client)
+
+    lifecycle.run(attempt_once)
     for key in client.scan_iter(match=keys.tenant(tenant.id, "*"), count=1000):
         client.delete(key)
     client.publish(keys.events_channel("tenants"), f'{{"type":"tenant.deleted","tenant_id":"{tenant.id}"}}')
@@ -140,21 +146,27 @@ def delete_tenant(tenant: Tenant, actor: Actor) -> None:
 @retry_on_stale()
 def update_tenant(tenant_id: str, changes: dict, actor: Actor, expected_version: int | None = None) -> Tenant:
     store = TenantStore()
-    old = store.get(tenant_id)
+    store.get(tenant_id)  # an unknown tenant is a 404 before any 400
     if "plan" in changes and changes["plan"] not in PLANS:
         raise ApiError(400, "validation_error", f"Unknown plan {changes['plan']!r}.",
                        {"plan": [f"must be one of {', '.join(PLANS)}"]})
-    new = Tenant.from_dict({**old.to_dict(), **changes})
-    batch = AtomicWrite()
-    store.stage_update(batch, old, new, expected_version)
-    stage_audit(batch, tenant_id, actor, "tenant.update", "tenant", tenant_id, old.public_dict(), new.public_dict())
-    batch.execute(get_redis())
-    if old.active != new.active:
-        # Suspending (or reactivating) must reach the proxies now: recompile the tenant's routing fragment.
-        from balancer.services import reload_routing
+    client = get_redis()
 
-        reload_routing(tenant_id, actor)
-    return new
+    def attempt_once() -> Tenant:
+        old = store.get(tenant_id)
+        new = Tenant.from_dict({**old.to_dict(), **changes})
+        batch = AtomicWrite()
+        store.stage_update(batch, old, new, expected_version)
+        stage_audit(batch, tenant_id, actor, "tenant.update", "tenant", tenant_id, old.public_dict(),
+                    new.public_dict())
+        if old.active != new.active:
+            # Suspending (or reactivating) must reach the proxies in the same write: the apps stage
+            # their part (balancer: recompile the tenant's routing fragment), tenants/lifecycle.py.
+            lifecycle.stage(lifecycle.STATUS_CHANGED, batch, new, actor, client)
+        batch.execute(client)
+        return new
+
+    return lifecycle.run(attempt_once)
 
 
 def _check_role_change(actor_role: str | None, actor_is_admin: bool, target_role: str | None,

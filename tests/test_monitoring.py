@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from billing.plans import PLANS
 from tenants.monitoring import current_period
+from tenants.plans import PLANS
 from tests.support.assertions import assert_error, assert_ok
 from veloflux_site.storage import keys
 from veloflux_site.storage.connection import get_redis

@@ -311,3 +311,13 @@ REALTIME_PING_INTERVAL = max(1, int(env_duration("VF_REALTIME_PING_INTERVAL", "2
 REALTIME_EXPIRED_GRACE = env_duration("VF_REALTIME_EXPIRED_GRACE", "25s")  # a token past exp: refresh within this
 # Centrifugo's HTTP API (``cent`` client) at /api/<method>: a platform credential; empty = disabled.
 REALTIME_API_KEY = env_str("VF_REALTIME_API_KEY", "")
+# Who a hub connection is: the hub imports no app, tenants provides it (veloflux_site/realtime/auth.py).
+REALTIME_AUTH_PROVIDER = "tenants.channels_auth.HubAuth"
+# The streams at /api/ws/<name>: each app registers its own (the hub names none).
+REALTIME_STREAMS = {
+    "backends": "balancer.streams.BackendsStream",
+    "metrics": "balancer.streams.MetricsStream",
+    "status": "veloflux_site.realtime.streams.StatusStream",
+    "billing": "billing.streams.BillingStream",
+    "health": "balancer.streams.HealthStream",
+}

@@ -6,9 +6,9 @@ from __future__ import annotations
 from django.conf import settings
 from rest_framework import serializers
 
-from billing.plans import PLANS
 from tenants.audit import is_stream_id
 from tenants.models import ROLES
+from tenants.plans import PLANS
 from veloflux_site.api.schema import ErrorDetailSerializer
 from veloflux_site.storage import keys
 

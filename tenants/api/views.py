@@ -140,11 +140,8 @@ class TenantDetailView(TenantUrlView):
 
     def delete(self, request, tenant_id: str):
         tenant = TenantStore().get(self.url_tenant(tenant_id))
+        # Takes it off the data plane too, in the same write (tenants/lifecycle.py).
         services.delete_tenant(tenant, self.actor())
-        # Take it off the data plane too: its routing fragment and its route host claims (platform keys).
-        from balancer.services import purge_tenant
-
-        purge_tenant(tenant.id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

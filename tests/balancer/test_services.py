@@ -1,4 +1,5 @@
-"""Entry points other apps call: purge_tenant (tenant deletion) and ensure_demo_setup (demo bootstrap)."""
+"""The entry point other apps call: ensure_demo_setup (demo bootstrap). A tenant's deletion and suspension
+reach the balancer through tenants/lifecycle.py: tests/test_tenant_lifecycle.py."""
 
 from __future__ import annotations
 
@@ -6,39 +7,8 @@ import pytest
 
 from balancer import services
 from balancer.workspace import ItemError
-from tenants.audit import Actor
-from tenants.services import delete_tenant
-from tenants.store import TenantStore
-from tests.balancer.helpers import fragment, pool, route, routing_version
-from tests.support.domains import prove_by_dns
-from veloflux_site.storage import keys
-from veloflux_site.storage.connection import get_redis
+from tests.balancer.helpers import fragment
 from veloflux_site.storage.errors import LimitExceeded
-
-
-def test_it_purges_a_deleted_tenant_from_the_routing_table(api, member, outsider, tenant_a, dns_zone):
-    pool(api, member)
-    prove_by_dns(api, member, dns_zone, "shop.example.com")
-    route(api, member, "shop.example.com")
-    version = routing_version()
-    delete_tenant(TenantStore().get(tenant_a["id"]), Actor.system())
-    assert services.purge_tenant(tenant_a["id"]) == version + 1
-    assert fragment(tenant_a["id"]) is None and routing_version() == version + 1
-    assert get_redis().get(keys.host_claim("shop.example.com")) is None
-    pool(api, outsider, "theirs")
-    prove_by_dns(api, outsider, dns_zone, "shop.example.com")
-    assert api.as_(outsider).post("/api/routes", {"host": "shop.example.com", "pool": "theirs"}).status_code == 201
-    # Twice is harmless, and it never frees a claim another tenant now holds.
-    services.purge_tenant(tenant_a["id"])
-    assert get_redis().get(keys.host_claim("shop.example.com")) == outsider.tenant_id
-
-
-def test_it_purges_before_the_tenant_keys_are_deleted_too(api, member, tenant_a):
-    pool(api, member)
-    route(api, member, "early.example.com")
-    services.purge_tenant(tenant_a["id"])
-    assert fragment(tenant_a["id"]) is None
-    assert get_redis().get(keys.host_claim("early.example.com")) is None
 
 
 def test_it_creates_a_demo_setup_once(tenant_a):

@@ -8,7 +8,7 @@ import json
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from billing.plans import PLANS
+from tenants.plans import PLANS
 from tests.support.aio import run
 from tests.support.assertions import assert_error
 from veloflux_site.storage import keys

@@ -8,7 +8,7 @@ from typing import Any
 from rest_framework.metadata import SimpleMetadata
 from rest_framework.views import APIView
 
-from tenants.audit import Actor
+from veloflux_site.actor import Actor
 from veloflux_site.api.client_ip import client_ip
 from veloflux_site.api.errors import ApiError
 

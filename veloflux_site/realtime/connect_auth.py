@@ -7,10 +7,7 @@ give access -> ConnectRefused (disconnect 3500 "invalid token": the SDK stops).
 
 from __future__ import annotations
 
-from rest_framework.exceptions import APIException
-
-from tenants import tokens as access_tokens
-from tenants.authentication import load_principal
+from veloflux_site.realtime import auth
 from veloflux_site.realtime import centrifugo as cf
 from veloflux_site.realtime.commands import CommandError, run_sync
 from veloflux_site.realtime.tokens import CONNECTION, HubTokenError, peek_type, verify
@@ -23,10 +20,10 @@ class ConnectRefused(Exception):
 def _claims(token: str) -> dict:
     if peek_type(token) == "access":
         try:
-            return access_tokens.verify_access(token)
-        except access_tokens.TokenError as exc:
-            if exc.code == "token_expired":
-                raise CommandError(cf.TOKEN_EXPIRED, "token expired")
+            return auth.verify_access_token(token)
+        except auth.AccessTokenExpired:
+            raise CommandError(cf.TOKEN_EXPIRED, "token expired")
+        except auth.AccessTokenInvalid:
             raise ConnectRefused("invalid token")
     try:
         return verify(token, CONNECTION)
@@ -38,11 +35,7 @@ def _claims(token: str) -> dict:
 
 def _principal(token: str):
     claims = _claims(token)
-    try:
-        principal = load_principal(claims["sub"], claims.get("tid"), "jwt", auth_epoch=claims.get("ae", 0),
-                                   claims=claims)
-    except APIException:  # tenant gone or suspended
-        principal = None
+    principal = auth.principal_for_claims(claims)  # None: tenant gone or suspended, account disabled
     if principal is None:
         raise ConnectRefused("invalid token: this account no longer has access")
     return principal, claims

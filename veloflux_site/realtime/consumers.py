@@ -29,10 +29,10 @@ from collections.abc import Coroutine
 from channels.generic.websocket import AsyncWebsocketConsumer
 from redis.exceptions import RedisError
 
-from tenants.channels_auth import resolve_principal
 from veloflux_site.documents import loads_json
 from veloflux_site.realtime import centrifugo as cf
 from veloflux_site.realtime import hub
+from veloflux_site.realtime.auth import resolve_principal
 from veloflux_site.realtime.broker import get_broker
 from veloflux_site.realtime.centrifugo_session import CentrifugoSession
 from veloflux_site.realtime.commands import CommandError, run_sync

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
 
 from veloflux_site.documents import loads_json
-from veloflux_site.realtime import snapshots
+from veloflux_site.realtime import auth, snapshots
 from veloflux_site.realtime.broker import Subscriber, get_broker
 from veloflux_site.realtime.consumers import BrokerConsumer
 from veloflux_site.realtime.outbox import now_iso
@@ -43,7 +42,7 @@ class StreamConsumer(BrokerConsumer):
             return
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         self.requested_tenant = (query.get("tenant_id") or [None])[0]
-        self.tenant_ids = await sync_to_async(snapshots.tenant_ids_for, thread_sensitive=False)(
+        self.tenant_ids = await sync_to_async(auth.tenant_ids_for, thread_sensitive=False)(
             self.principal, self.requested_tenant)
         self.state: dict | None = None
         self.wake = asyncio.Event()
@@ -113,40 +112,10 @@ class StreamConsumer(BrokerConsumer):
             await self.close(code=4000)
 
 
-class BackendsStream(StreamConsumer):
-    name, interval, event_topics = "backends", 5.0, ("routing", "health")
-
-    def build(self) -> dict:
-        return snapshots.backends(self.tenant_ids)
-
-
-class MetricsStream(StreamConsumer):
-    name, interval, event_topics = "metrics", 2.0, ()
-
-    def build(self) -> dict:
-        data, self.state = snapshots.metrics(self.tenant_ids, self.state, time.time())
-        return data
-
-
 class StatusStream(StreamConsumer):
+    """The platform's own status; the app streams live in their apps (settings.REALTIME_STREAMS)."""
+
     name, interval, event_topics = "status", 10.0, ("routing",)
 
     def build(self) -> dict:
         return snapshots.status(self.tenant_ids)
-
-
-class BillingStream(StreamConsumer):
-    name, interval, event_topics = "billing", 30.0, ("billing",)
-
-    def build(self) -> dict:
-        return snapshots.billing(self.tenant_ids)
-
-
-class HealthStream(StreamConsumer):
-    name, interval, event_topics = "health", 15.0, ("health", "alerts")
-
-    def build(self) -> dict:
-        return snapshots.health(self.tenant_ids)
-
-
-STREAMS = {cls.name: cls for cls in (BackendsStream, MetricsStream, StatusStream, BillingStream, HealthStream)}

@@ -1,4 +1,5 @@
-"""The plan catalogue: prices (integer minor units) and the limits a tenant gets."""
+"""The plan catalogue: prices (integer minor units) and the limits a tenant gets. It lives in tenants
+(the lowest app: tenants enforce the limits, billing sells the plans and may import it, not the reverse)."""
 
 from __future__ import annotations
 
