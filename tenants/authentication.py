@@ -17,7 +17,7 @@ from veloflux_site.api.errors import ApiError, csrf_message
 from veloflux_site.storage.connection import get_redis
 
 
-def _bearer(request) -> str | None:
+def bearer_token(request) -> str | None:
     header = request.META.get("HTTP_AUTHORIZATION", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
@@ -74,7 +74,7 @@ def principal_for_user(request, user_id: str, tenant_id: str | None, method: str
 
 class JWTAuthentication(authentication.BaseAuthentication):
     def authenticate(self, request):
-        token = _bearer(request)
+        token = bearer_token(request)
         if token is None or token.startswith(API_KEY_PREFIX):
             return None
         try:

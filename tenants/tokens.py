@@ -134,6 +134,18 @@ def verify_access(token: str, client: redis.Redis | None = None) -> dict:
     return claims
 
 
+def renew_access(access_token: str, client: redis.Redis | None = None) -> tuple[dict, str, int]:
+    """Existing clients' refresh: a valid access token buys a new one in the same family (no refresh token).
+
+    Bounded like the refresh path: the family must still be active (logout and reuse detection end it), and
+    the family key expires with the login's refresh lifetime, so a copied access token cannot live forever.
+    Returns the old claims, the new access token and its expiry (epoch seconds).
+    """
+    old = verify_access(access_token, client)
+    new = _claims(old["sub"], old["tid"], old["fam"], "access", settings.JWT_ACCESS_TTL, old.get("ae", 0))
+    return old, _encode(new), new["exp"]
+
+
 def revoke(claims: dict, client: redis.Redis | None = None) -> None:
     """Logout: deny this access token until it expires and end its family."""
     client = client or get_redis()

@@ -157,3 +157,32 @@ def test_it_issues_short_lived_access_tokens(owner):
     claims = jwt.decode(owner.token, options={"verify_signature": False})
     assert claims["exp"] - claims["iat"] == django_settings.JWT_ACCESS_TTL <= 3600
     assert claims["typ"] == "access" and claims["tid"] == owner.tenant_id
+
+
+# --- API.md: existing clients refresh with the access token itself (Bearer header, no body) ----------
+def renew(api, access_token: str):
+    return api.post("/api/auth/refresh", None, **bearer(access_token))
+
+
+def test_it_renews_a_valid_access_token_for_existing_clients(api, owner):
+    body = assert_ok(renew(api, owner.token))
+    assert set(body) == {"token", "expires_at"} and body["token"] != owner.token
+    assert_ok(api.get("/api/profile", **bearer(body["token"])))
+    # Same family: signing out with the renewed token ends the login's refresh token too.
+    assert api.post("/api/auth/logout", None, **bearer(body["token"])).status_code == 204
+    assert_error(refresh(api, owner.refresh_token), 401, "token_revoked")
+
+
+def test_it_renews_no_revoked_expired_or_refresh_token(api, owner, settings):
+    assert_error(renew(api, owner.refresh_token), 401, "token_invalid")
+    assert_error(renew(api, "garbage"), 401, "token_invalid")
+    settings.JWT_ACCESS_TTL = -10
+    assert_error(renew(api, tokens.issue_pair(owner.id, owner.tenant_id).access), 401, "token_expired")
+    settings.JWT_ACCESS_TTL = 900
+    assert api.post("/api/auth/logout", None, **bearer(owner.token)).status_code == 204
+    assert_error(renew(api, owner.token), 401, "token_revoked")
+
+
+def test_it_renews_nothing_for_a_user_cut_off_since(api, owner, member):
+    assert_ok(api.as_(owner).delete(f"/api/tenants/{owner.tenant_id}/users/{member.id}"), 204)
+    assert_error(renew(api, member.token), 401, "token_invalid")

@@ -19,12 +19,13 @@ from tenants.api.serializers import (
     LogoutSerializer,
     ProfileOutSerializer,
     ProfileSerializer,
+    RefreshOutSerializer,
     RefreshSerializer,
     RegisterSerializer,
     TokenOutSerializer,
     UserOutSerializer,
 )
-from tenants.authentication import load_principal
+from tenants.authentication import bearer_token, load_principal
 from tenants.middleware import SESSION_EPOCH
 from tenants.models import ROLE_RANK
 from tenants.permissions import AdminOnly
@@ -83,18 +84,42 @@ class RefreshView(ApiView):
     permission_classes = (AllowAny,)
     serializer_class = RefreshSerializer
 
-    @answers(200, TokenOutSerializer)
+    @answers(200, RefreshOutSerializer, errors={
+        400: error("neither a refresh_token in the body nor an access token in 'Authorization: Bearer'"),
+        401: error("the refresh token (or, without one, the access token) is expired, revoked, reused or "
+                   "unknown: log in again")})
     def post(self, request):
         data = self.validated()
+        if "refresh_token" not in data:
+            return self._renew_access(request)
         try:
             claims, pair = tokens.rotate(data["refresh_token"])
         except tokens.TokenError as exc:
             raise ApiError(401, exc.code, str(exc))
-        tenant_id = claims.get("tid")
-        principal = load_principal(claims["sub"], tenant_id, "jwt", auth_epoch=claims.get("ae", 0))
-        if principal is None:
-            raise ApiError(401, "token_invalid", "This account no longer has access; log in again.")
-        return token_response(principal.user, tenant_id, pair)
+        principal = _principal_of(claims)
+        return token_response(principal.user, claims.get("tid"), pair)
+
+    @staticmethod
+    def _renew_access(request) -> Response:
+        """API.md's existing clients: the Bearer access token, no body -> {token, expires_at}, same family."""
+        access = bearer_token(request)
+        if access is None:
+            raise ApiError(400, "validation_error", "Send {\"refresh_token\": ...}, or refresh an access token "
+                           "that is still valid with 'Authorization: Bearer <access token>' and no body.",
+                           {"refresh_token": ["required without a Bearer access token"]})
+        try:
+            claims, token, expires = tokens.renew_access(access)
+        except tokens.TokenError as exc:
+            raise ApiError(401, exc.code, str(exc))
+        _principal_of(claims)
+        return Response({"token": token, "expires_at": _iso(expires)})
+
+
+def _principal_of(claims: dict):
+    principal = load_principal(claims["sub"], claims.get("tid"), "jwt", auth_epoch=claims.get("ae", 0))
+    if principal is None:
+        raise ApiError(401, "token_invalid", "This account no longer has access; log in again.")
+    return principal
 
 
 class LogoutView(ApiView):

@@ -68,7 +68,8 @@ class RegisterSerializer(serializers.Serializer):
 
 
 class RefreshSerializer(serializers.Serializer):
-    refresh_token = serializers.CharField(max_length=4096)
+    # Without it, existing VeloFlux clients refresh with "Authorization: Bearer <access token>" and no body.
+    refresh_token = serializers.CharField(max_length=4096, required=False)
 
 
 class LogoutSerializer(serializers.Serializer):
@@ -235,6 +236,15 @@ class TokenOutSerializer(serializers.Serializer):
     token_type = serializers.CharField()
     expires_at = serializers.CharField()
     user = UserOutSerializer()
+
+
+class RefreshOutSerializer(serializers.Serializer):
+    token = serializers.CharField()
+    expires_at = serializers.CharField()
+    refresh_token = serializers.CharField(required=False, help_text="absent when an access token was renewed "
+                                                                     "(Bearer header, no refresh_token)")
+    token_type = serializers.CharField(required=False)
+    user = UserOutSerializer(required=False)
 
 
 class ProfileOutSerializer(UserOutSerializer):
