@@ -71,10 +71,10 @@ def check_dns_txt(host: str, token: str) -> tuple[bool, str]:
 
 
 def resolve_addresses(host: str) -> list[str]:
-    """The host's IPv4/IPv6 addresses, through the same nameservers as the TXT check when configured."""
+    """The host's IPv4/IPv6 addresses, through the same nameservers as the TXT check when configured.
+    Either way bounded by the check's timeout (the system resolver has none of its own)."""
     if not settings.DNS_NAMESERVERS:
-        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-        return list(dict.fromkeys(str(info[4][0]) for info in infos))
+        return [str(ip) for ip in netpolicy.resolve(host, 0, float(settings.DOMAIN_CHECK_TIMEOUT))]
     resolver = _resolver()
     addresses: list[str] = []
     for kind in ("A", "AAAA"):
