@@ -153,8 +153,7 @@ class ProbeEngine:
         """Resolve once, judge every answer, connect to a judged one (never resolve again: DNS rebinding)."""
         host, port = split_address(probe.address)
         try:
-            netpolicy.check_name(host)
-            infos = await self.loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            addresses = await netpolicy.resolve_checked(policy, host, port, self.loop)
         except netpolicy.AddressRefused:
             self._finish(probe, False, POLICY_REFUSED)
             return
@@ -163,11 +162,8 @@ class ProbeEngine:
             return
         if probe.done:
             return
-        if not infos or any(_refused(policy, info[0], info[4]) for info in infos):
-            self._finish(probe, False, POLICY_REFUSED)
-            return
-        family, _, _, _, sockaddr = infos[0]
-        self._connect(probe, family, sockaddr)
+        ip = addresses[0]
+        self._connect(probe, socket.AF_INET6 if ip.version == 6 else socket.AF_INET, (str(ip), port))
 
     def _connect(self, probe: _Probe, family: int, sockaddr: tuple) -> None:
         try:
