@@ -135,6 +135,19 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def split_host_port(text: str, default_port: int) -> tuple[str, int]:
+    """"host", "host:port", "[v6]:port", "[v6]" or a bare IPv6 address -> (host, port); no port: ``default_port``.
+    Raises ValueError for a port that is not a number (the caller checks the host and the port's range)."""
+    if text.startswith("["):
+        host, _, port = text[1:].partition("]")
+        port = port.lstrip(":")
+    elif text.count(":") == 1:
+        host, _, port = text.partition(":")
+    else:
+        host, port = text, ""
+    return host, int(port) if port else default_port
+
+
 def env_networks(name: str, default: object = _REQUIRED) -> list[str]:
     """Comma-separated IP addresses or CIDR networks (``10.0.0.0/8``), normalized; "*" is refused."""
     networks = []

@@ -22,6 +22,7 @@ from veloflux_site.env import (
     env_str,
     is_loopback,
     load_dotenv,
+    split_host_port,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -269,11 +270,10 @@ PLATFORM_DOMAIN = env_str("VF_PLATFORM_DOMAIN", "localhost").strip().lower().str
 # Nameservers for the DNS TXT check, "ip:port,ip:port" (empty: the system resolver).
 DNS_NAMESERVERS = env_list("VF_DNS_NAMESERVERS", [])
 for _entry in DNS_NAMESERVERS:
-    _address, _, _port = _entry[1:].partition("]") if _entry.startswith("[") else (
-        _entry.partition(":") if _entry.count(":") == 1 else (_entry, "", ""))
     try:
+        _address, _port = split_host_port(_entry, 53)
         ipaddress.ip_address(_address)
-        if _port.lstrip(":") and not 1 <= int(_port.lstrip(":")) <= 65535:
+        if not 1 <= _port <= 65535:
             raise ValueError
     except ValueError:
         raise ImproperlyConfigured(f"VF_DNS_NAMESERVERS entry {_entry!r} is invalid: write ip or ip:port, e.g. "
