@@ -25,7 +25,7 @@ from balancer import domain_checks
 from balancer.hosts import challenge_dns_name, challenge_http_path, is_wildcard, platform_name, reserved_reason
 from balancer.models import Domain, Route
 from balancer.services import retry_on_race
-from balancer.snapshot import build_fragment, stage_routing_change
+from balancer.snapshot import fragment_of, stage_routing_change
 from balancer.store import DomainStore, Snapshot, load_snapshot
 from balancer.validation import clean_host
 from balancer.workspace import ItemError, host_taken_message
@@ -201,10 +201,7 @@ def _write(tenant_id: str, build: Callable[[Snapshot], _DomainChange | None]) ->
             snapshot.domains[change.host] = change.after
         batch = AtomicWrite()
         # The routing-version guard goes first: a concurrent routing write makes this attempt start again.
-        fragment = build_fragment(tenant_id, active=tenant.active, config_version=snapshot.config_version,
-                                  pools=snapshot.pools, backends=snapshot.backends, routes=snapshot.routes,
-                                  global_settings=snapshot.global_settings, served_hosts=snapshot.served_hosts)
-        stage_routing_change(batch, tenant_id, snapshot.routing_version, fragment)
+        stage_routing_change(batch, tenant_id, snapshot.routing_version, fragment_of(snapshot, active=tenant.active))
         if change.after is None:
             if before is not None:
                 store.stage_delete(batch, before)
