@@ -285,13 +285,7 @@ DOMAIN_PENDING_TTL = env_duration("VF_DOMAIN_PENDING_TTL", "7d")
 # --- Backend address policy (balancer/netpolicy.py) -------------------------------
 # Private ranges (RFC 1918, CGNAT 100.64/10, ULA fc00::/7) a backend may use; empty = none. A network inside
 # 127.0.0.0/8 or ::1 opens loopback too (bin/up's demo backends); platform listeners and link-local never open.
-BACKEND_ALLOWED_NETWORKS = env_list("VF_BACKEND_ALLOWED_NETWORKS", [])
-for _cidr in BACKEND_ALLOWED_NETWORKS:
-    try:
-        ipaddress.ip_network(_cidr, strict=False)
-    except ValueError:
-        raise ImproperlyConfigured(f"VF_BACKEND_ALLOWED_NETWORKS contains {_cidr!r}: expected comma-separated CIDRs "
-                                   "such as 10.0.0.0/8,fd00::/8.") from None
+BACKEND_ALLOWED_NETWORKS = env_networks("VF_BACKEND_ALLOWED_NETWORKS", [], strict=False)
 # More host:port the platform listens on (0.0.0.0:port or [::]:port = every local address), refused as backends.
 PLATFORM_LISTENERS = env_list("VF_PLATFORM_LISTENERS", [])
 for _listener in PLATFORM_LISTENERS:
