@@ -124,6 +124,7 @@ def _cross_checks(work: Workspace, parsed: ParsedDocument) -> dict[str, list[str
                               []).append(f"the effective timeout ({resolved['timeout']}s) must be shorter than the "
                                          f"effective interval ({resolved['interval']}s)")
     mine = {r.host for r in work.snapshot.routes.values()}
+    work.snapshot.read_host_owners(host for host, _ in parsed.routes if host not in mine)  # one round trip
     for key in parsed.routes:
         host = key[0]
         if host in mine:
