@@ -8,11 +8,10 @@ from typing import Any
 import yaml
 
 from balancer.config_document import ParsedDocument, build_document, parse_document
-from balancer.hosts import reserved_reason
 from balancer.models import Backend, Pool, Route
 from balancer.services import Committed, Stored, apply_change, tenant_limits
 from balancer.store import load_snapshot
-from balancer.workspace import Change, ItemError, Workspace, host_taken_message, resolve_health_check
+from balancer.workspace import Change, ItemError, Workspace, host_refusal, resolve_health_check
 from tenants.audit import Actor
 from veloflux_site.documents import DocumentRefused, clip, loads_json, loads_yaml
 from veloflux_site.storage import keys
@@ -125,16 +124,14 @@ def _cross_checks(work: Workspace, parsed: ParsedDocument) -> dict[str, list[str
                               []).append(f"the effective timeout ({resolved['timeout']}s) must be shorter than the "
                                          f"effective interval ({resolved['interval']}s)")
     mine = {r.host for r in work.snapshot.routes.values()}
+    work.snapshot.read_host_owners(host for host, _ in parsed.routes if host not in mine)  # one round trip
     for key in parsed.routes:
         host = key[0]
         if host in mine:
             continue
-        reason = reserved_reason(host, work.snapshot.platform_host)
-        owner = work.snapshot.host_owner(host)
-        if reason is None and owner is not None and owner != work.tenant_id:
-            reason = host_taken_message(host)
-        if reason is not None:
-            errors.setdefault(f"{parsed.route_paths[key]}.host", []).append(reason)
+        refusal = host_refusal(work.snapshot, host)
+        if refusal is not None:
+            errors.setdefault(f"{parsed.route_paths[key]}.host", []).append(refusal.message)
     return errors
 
 

@@ -21,19 +21,9 @@ from django.conf import settings
 
 from balancer import netpolicy
 from balancer.hosts import base_name, challenge_dns_name, challenge_http_path
+from veloflux_site.env import split_host_port
 
 MAX_HTTP_BODY = 4096
-
-
-def _nameserver(entry: str) -> tuple[str, int]:
-    """"10.0.0.53", "10.0.0.53:5353", "[2001:db8::53]:53" or a bare IPv6 address -> (address, port)."""
-    if entry.startswith("["):
-        address, _, port = entry[1:].partition("]")
-        return address, int(port.lstrip(":") or 53)
-    if entry.count(":") == 1:
-        address, _, port = entry.partition(":")
-        return address, int(port)
-    return entry, 53
 
 
 def _resolver() -> dns.resolver.Resolver:
@@ -42,7 +32,7 @@ def _resolver() -> dns.resolver.Resolver:
         resolver = dns.resolver.Resolver()
     else:
         resolver = dns.resolver.Resolver(configure=False)
-        resolver.nameservers = [dns.nameserver.Do53Nameserver(*_nameserver(entry)) for entry in configured]
+        resolver.nameservers = [dns.nameserver.Do53Nameserver(*split_host_port(entry, 53)) for entry in configured]
     resolver.lifetime = float(settings.DOMAIN_CHECK_TIMEOUT)
     resolver.cache = None
     return resolver
@@ -71,10 +61,10 @@ def check_dns_txt(host: str, token: str) -> tuple[bool, str]:
 
 
 def resolve_addresses(host: str) -> list[str]:
-    """The host's IPv4/IPv6 addresses, through the same nameservers as the TXT check when configured."""
+    """The host's IPv4/IPv6 addresses, through the same nameservers as the TXT check when configured.
+    Either way bounded by the check's timeout (the system resolver has none of its own)."""
     if not settings.DNS_NAMESERVERS:
-        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-        return list(dict.fromkeys(str(info[4][0]) for info in infos))
+        return [str(ip) for ip in netpolicy.resolve(host, 0, float(settings.DOMAIN_CHECK_TIMEOUT))]
     resolver = _resolver()
     addresses: list[str] = []
     for kind in ("A", "AAAA"):

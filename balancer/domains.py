@@ -25,10 +25,10 @@ from balancer import domain_checks
 from balancer.hosts import challenge_dns_name, challenge_http_path, is_wildcard, platform_name, reserved_reason
 from balancer.models import Domain, Route
 from balancer.services import retry_on_race
-from balancer.snapshot import build_fragment, stage_routing_change
+from balancer.snapshot import fragment_of, stage_routing_change
 from balancer.store import DomainStore, Snapshot, load_snapshot
 from balancer.validation import clean_host
-from balancer.workspace import ItemError, host_taken_message
+from balancer.workspace import ItemError, host_refusal, host_taken_message
 from tenants.audit import Actor, stage_audit
 from tenants.store import TenantStore
 from veloflux_site.storage import keys
@@ -154,12 +154,10 @@ def claim_domain(tenant_id: str, actor: Actor, data: Any) -> tuple[dict[str, Any
     snapshot = load_snapshot(tenant_id)
     if host == snapshot.platform_host:
         return platform_payload(host), False
-    reason = reserved_reason(host, snapshot.platform_host)
-    if reason is not None:
-        raise ItemError(409, "host_reserved", reason, {"host": [reason]})
+    refusal = host_refusal(snapshot, host)
+    if refusal is not None:
+        raise refusal
     owner = snapshot.host_owner(host)
-    if owner is not None and owner != tenant_id:
-        raise ItemError(409, "host_taken", host_taken_message(host), {"host": [host_taken_message(host)]})
     if host in snapshot.domains:
         return domain_payload(snapshot.domains[host], owner, tenant_id), False
     domain = Domain(host=host, token=secrets.token_urlsafe(24),
@@ -201,10 +199,7 @@ def _write(tenant_id: str, build: Callable[[Snapshot], _DomainChange | None]) ->
             snapshot.domains[change.host] = change.after
         batch = AtomicWrite()
         # The routing-version guard goes first: a concurrent routing write makes this attempt start again.
-        fragment = build_fragment(tenant_id, active=tenant.active, config_version=snapshot.config_version,
-                                  pools=snapshot.pools, backends=snapshot.backends, routes=snapshot.routes,
-                                  global_settings=snapshot.global_settings, served_hosts=snapshot.served_hosts)
-        stage_routing_change(batch, tenant_id, snapshot.routing_version, fragment)
+        stage_routing_change(batch, tenant_id, snapshot.routing_version, fragment_of(snapshot, active=tenant.active))
         if change.after is None:
             if before is not None:
                 store.stage_delete(batch, before)

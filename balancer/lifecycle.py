@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from balancer.snapshot import ROUTING_RACE, build_fragment, read_fragment, stage_routing_change
+from balancer.snapshot import ROUTING_RACE, fragment_of, read_fragment, stage_routing_change
 from balancer.store import DomainStore, load_snapshot
 from tenants import lifecycle
 from tenants.audit import Actor, stage_audit
@@ -22,10 +22,7 @@ from veloflux_site.storage.atomic import AtomicWrite
 def stage_status_change(batch: AtomicWrite, tenant: Tenant, actor: Actor, client: Any) -> None:
     """Recompile the fragment as the tenant will be (same as a forced reload of its configuration)."""
     snapshot = load_snapshot(tenant.id, client)
-    fragment = build_fragment(tenant.id, active=tenant.active, config_version=snapshot.config_version,
-                              pools=snapshot.pools, backends=snapshot.backends, routes=snapshot.routes,
-                              global_settings=snapshot.global_settings, served_hosts=snapshot.served_hosts)
-    stage_routing_change(batch, tenant.id, snapshot.routing_version, fragment)
+    stage_routing_change(batch, tenant.id, snapshot.routing_version, fragment_of(snapshot, active=tenant.active))
     stage_audit(batch, tenant.id, actor, "config.reload", "config", tenant.id, None, None)
 
 

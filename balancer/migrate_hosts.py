@@ -16,6 +16,7 @@ from balancer.services import reload_routing
 from balancer.snapshot import read_fragment
 from balancer.store import load_snapshot
 from tenants.audit import Actor
+from tenants.store import TenantStore
 from veloflux_site.storage import keys
 from veloflux_site.storage.connection import get_redis
 
@@ -56,7 +57,7 @@ def _stale(tenant_id: str) -> bool:
 def migrate_host_claims() -> Report:
     client = get_redis()
     report = Report()
-    tenant_ids = sorted(client.zrange(keys.tenant_index(), 0, -1))
+    tenant_ids = sorted(TenantStore(client).ids())
     for host, tenant_id in sorted(_first_routers(tenant_ids).items()):
         if client.get(keys.host_claim(host)) is not None:
             continue  # already migrated, or proved since

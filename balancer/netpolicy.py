@@ -34,6 +34,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from veloflux_site.env import split_host_port
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -148,17 +150,10 @@ def redis_listeners(url: str, name: str = "Redis") -> list[Listener]:
     default = 26379 if parts.scheme == "redis+sentinel" else 6379
     found = []
     for hostport in parts.netloc.rsplit("@", 1)[-1].split(","):
-        host, port = _split_hostport(hostport, default)
+        host, port = split_host_port(hostport, default)
+        host = host or "127.0.0.1"  # redis-py's default host
         found.extend(Listener(ip, port, name) for ip in _resolve_quietly(host))
     return found
-
-
-def _split_hostport(text: str, default_port: int) -> tuple[str, int]:
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        return host, int(rest.lstrip(":") or default_port)
-    host, _, port = text.partition(":")
-    return host or "127.0.0.1", int(port or default_port)
 
 
 def _resolve_quietly(host: str) -> list[IPAddress]:

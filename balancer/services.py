@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -29,10 +27,10 @@ from balancer.store import BackendStore, PoolStore, RouteStore, load_snapshot
 from balancer.workspace import Change, ItemError, Workspace, host_taken_message
 from tenants.audit import Actor, stage_audit
 from tenants.store import TenantStore
-from veloflux_site.storage import keys
+from veloflux_site.storage import keys, repository
 from veloflux_site.storage.atomic import AtomicWrite
 from veloflux_site.storage.connection import get_redis
-from veloflux_site.storage.errors import Conflict, StaleVersion
+from veloflux_site.storage.errors import Conflict
 from veloflux_site.storage.records import utcnow
 
 T = TypeVar("T")
@@ -167,14 +165,7 @@ def tenant_limits(tenant_id: str) -> dict[str, int]:
 
 def retry_on_race(attempt_once: Callable[[], T]) -> T:
     """Run ``attempt_once`` again from fresh reads while another routing write got in first."""
-    for attempt in range(MAX_ATTEMPTS):
-        try:
-            return attempt_once()
-        except Conflict as exc:
-            if not _is_race(exc) or attempt == MAX_ATTEMPTS - 1:
-                raise
-            time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
-    raise StaleVersion(ROUTING_RACE)  # pragma: no cover - the loop returns or raises
+    return repository.retry_on_race(attempt_once, _is_race, MAX_ATTEMPTS)
 
 
 def apply_change(tenant_id: str, actor: Actor, action: str, mutate: Callable[[Workspace], T], *,

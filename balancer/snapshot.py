@@ -10,12 +10,15 @@ the event is exactly the version the INCR produces.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from balancer.models import Backend, Pool, Route
 from balancer.workspace import resolve_health_check
 from veloflux_site.storage import keys
 from veloflux_site.storage.atomic import AtomicWrite
+
+if TYPE_CHECKING:
+    from balancer.store import Snapshot
 
 ROUTING_RACE = ("the routing table kept changing while this change was prepared; nothing was applied, "
                 "retry the request")
@@ -63,6 +66,14 @@ def build_fragment(tenant_id: str, *, active: bool, config_version: int, pools: 
             for name, pool in sorted(pools.items())
         },
     }
+
+
+def fragment_of(snapshot: Snapshot, *, active: bool) -> dict[str, Any]:
+    """The fragment of a stored configuration as it stands (a suspension, a verified or released domain
+    changes what is served, not the configuration)."""
+    return build_fragment(snapshot.tenant_id, active=active, config_version=snapshot.config_version,
+                          pools=snapshot.pools, backends=snapshot.backends, routes=snapshot.routes,
+                          global_settings=snapshot.global_settings, served_hosts=snapshot.served_hosts)
 
 
 def stage_routing_change(batch: AtomicWrite, tenant_id: str, read_version: int,

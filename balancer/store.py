@@ -8,6 +8,7 @@ one tenant's whole balancer configuration; writes go through ``balancer.services
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,6 +125,13 @@ class Snapshot:
         if host not in self._owners:
             self._owners[host] = (self.client or get_redis()).get(keys.host_claim(host))
         return self._owners[host]
+
+    def read_host_owners(self, hosts: Iterable[str]) -> None:
+        """Read the owners of ``hosts`` in one MGET, so that ``host_owner`` answers for them from memory."""
+        missing = sorted({host for host in hosts if host not in self._owners})
+        if missing:
+            owners = (self.client or get_redis()).mget([keys.host_claim(host) for host in missing])
+            self._owners.update(zip(missing, owners, strict=True))
 
 
 def _read_state(raw: str | None) -> tuple[int, dict]:

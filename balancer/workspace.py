@@ -57,6 +57,19 @@ def host_taken_message(host: str) -> str:
             "to one tenant. Route a host you own, or claim a new one with POST /api/domains.")
 
 
+def host_refusal(snapshot: Snapshot, host: str) -> ItemError | None:
+    """Why the snapshot's tenant may not put ``host`` to use (None: it may): a name nobody may claim (under
+    the platform domain, a public suffix) is ``host_reserved``; one another tenant holds is ``host_taken``."""
+    reason = reserved_reason(host, snapshot.platform_host)
+    if reason is not None:
+        return ItemError(409, "host_reserved", reason, {"host": [reason]})
+    owner = snapshot.host_owner(host)
+    if owner is not None and owner != snapshot.tenant_id:
+        message = host_taken_message(host)
+        return ItemError(409, "host_taken", message, {"host": [message]})
+    return None
+
+
 def client_fields(kind: str) -> tuple[str, ...]:
     return {"pool": POOL_FIELDS, "backend": BACKEND_FIELDS, "route": ROUTE_FIELDS}[kind]
 
@@ -150,13 +163,9 @@ class Workspace:
         """A host belongs to one tenant across every path prefix: refuse one another tenant holds, and the
         names nobody may claim (under the platform domain, public suffixes). An unclaimed host is fine:
         the route is stored and waits for the domain to be verified."""
-        reason = reserved_reason(host, self.snapshot.platform_host)
-        if reason is not None:
-            raise ItemError(409, "host_reserved", reason, {"host": [reason]})
-        owner = self.snapshot.host_owner(host)
-        if owner is not None and owner != self.tenant_id:
-            message = host_taken_message(host)
-            raise ItemError(409, "host_taken", message, {"host": [message]})
+        refusal = host_refusal(self.snapshot, host)
+        if refusal is not None:
+            raise refusal
 
     def _check_route(self, route: Route, host_changed: bool = True) -> None:
         self._require_pool(route.pool)

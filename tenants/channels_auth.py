@@ -19,8 +19,6 @@ from tenants.middleware import SESSION_EPOCH, SESSION_TENANT, SESSION_USER
 from tenants.principal import AnonymousPrincipal, Principal
 from tenants.store import TenantStore
 from veloflux_site.realtime.auth import AccessTokenExpired, AccessTokenInvalid
-from veloflux_site.storage import keys
-from veloflux_site.storage.connection import get_redis
 from veloflux_site.storage.errors import UNAVAILABLE_ERRORS
 
 # RFC 6455 1013 "Try Again Later": the store cannot say who this is right now.
@@ -120,7 +118,7 @@ class HubAuth:
         if principal.is_platform_admin:
             if requested:
                 return [requested] if TenantStore().find(requested) else []
-            return list(get_redis().zrange(keys.tenant_index(), 0, -1))
+            return TenantStore().ids()
         return [principal.tenant_id] if principal.tenant_id else []
 
     @staticmethod

@@ -15,15 +15,13 @@ the whole change is prepared again from fresh reads (``run``).
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from tenants.audit import Actor
 from tenants.models import Tenant
 from veloflux_site.storage.atomic import AtomicWrite
-from veloflux_site.storage.errors import Conflict
+from veloflux_site.storage.repository import retry_on_race
 
 T = TypeVar("T")
 # (batch, the tenant as it will be after the change, who changes it, the Redis client it reads with)
@@ -55,11 +53,4 @@ def stage(event: str, batch: AtomicWrite, tenant: Tenant, actor: Actor, client: 
 
 def run(attempt_once: Callable[[], T]) -> T:
     """Run a read-stage-execute attempt again while an app's guard lost a registered race."""
-    for attempt in range(MAX_ATTEMPTS):
-        try:
-            return attempt_once()
-        except Conflict as exc:
-            if str(exc) not in _races or attempt == MAX_ATTEMPTS - 1:
-                raise
-            time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
-    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+    return retry_on_race(attempt_once, lambda exc: str(exc) in _races, MAX_ATTEMPTS)

@@ -10,6 +10,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
 from tenants import accounts
+from tenants.api.serializers import KEY_UNSAFE, TENANT_ID_INVALID, TENANT_ID_PATTERN
 from tenants.middleware import SESSION_EPOCH, SESSION_TENANT, SESSION_USER
 from veloflux_site.api.client_ip import client_ip
 from veloflux_site.api.errors import ApiError
@@ -19,14 +20,14 @@ from veloflux_site.storage import keys
 def _key_safe(value: str) -> None:
     # The same rule as the API's serializers: an email is part of Redis keys.
     if value and not keys.is_safe_part(value):
-        raise forms.ValidationError("cannot contain braces or spaces")
+        raise forms.ValidationError(KEY_UNSAFE)
 
 
 class LoginForm(forms.Form):
     email = forms.EmailField(max_length=254, validators=[_key_safe])
     password = forms.CharField(widget=forms.PasswordInput, max_length=256)
-    tenant_id = forms.RegexField(r"^[A-Za-z0-9_-]+$", required=False, max_length=64, label="Tenant id (optional)",
-                                 error_messages={"invalid": "is not a tenant id (letters, digits, _ and -)"})
+    tenant_id = forms.RegexField(TENANT_ID_PATTERN, required=False, max_length=64, label="Tenant id (optional)",
+                                 error_messages={"invalid": TENANT_ID_INVALID})
 
 
 def _safe_next(request) -> str:

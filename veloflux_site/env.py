@@ -135,12 +135,26 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def env_networks(name: str, default: object = _REQUIRED) -> list[str]:
-    """Comma-separated IP addresses or CIDR networks (``10.0.0.0/8``), normalized; "*" is refused."""
+def split_host_port(text: str, default_port: int) -> tuple[str, int]:
+    """"host", "host:port", "[v6]:port", "[v6]" or a bare IPv6 address -> (host, port); no port: ``default_port``.
+    Raises ValueError for a port that is not a number (the caller checks the host and the port's range)."""
+    if text.startswith("["):
+        host, _, port = text[1:].partition("]")
+        port = port.lstrip(":")
+    elif text.count(":") == 1:
+        host, _, port = text.partition(":")
+    else:
+        host, port = text, ""
+    return host, int(port) if port else default_port
+
+
+def env_networks(name: str, default: object = _REQUIRED, strict: bool = True) -> list[str]:
+    """Comma-separated IP addresses or CIDR networks (``10.0.0.0/8``), normalized; "*" is refused.
+    ``strict=False`` also takes an address with a prefix (``10.0.0.1/8`` is ``10.0.0.0/8``)."""
     networks = []
     for item in env_list(name, default):
         try:
-            networks.append(str(ipaddress.ip_network(item, strict=True)))
+            networks.append(str(ipaddress.ip_network(item, strict=strict)))
         except ValueError as exc:
             raise ImproperlyConfigured(f"{name}={item!r} is invalid: expected IP addresses or networks such as "
                                        f"10.0.0.1 or 10.0.0.0/8, comma-separated ({exc}).")

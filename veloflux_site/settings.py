@@ -22,6 +22,7 @@ from veloflux_site.env import (
     env_str,
     is_loopback,
     load_dotenv,
+    split_host_port,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -269,11 +270,10 @@ PLATFORM_DOMAIN = env_str("VF_PLATFORM_DOMAIN", "localhost").strip().lower().str
 # Nameservers for the DNS TXT check, "ip:port,ip:port" (empty: the system resolver).
 DNS_NAMESERVERS = env_list("VF_DNS_NAMESERVERS", [])
 for _entry in DNS_NAMESERVERS:
-    _address, _, _port = _entry[1:].partition("]") if _entry.startswith("[") else (
-        _entry.partition(":") if _entry.count(":") == 1 else (_entry, "", ""))
     try:
+        _address, _port = split_host_port(_entry, 53)
         ipaddress.ip_address(_address)
-        if _port.lstrip(":") and not 1 <= int(_port.lstrip(":")) <= 65535:
+        if not 1 <= _port <= 65535:
             raise ValueError
     except ValueError:
         raise ImproperlyConfigured(f"VF_DNS_NAMESERVERS entry {_entry!r} is invalid: write ip or ip:port, e.g. "
@@ -285,13 +285,7 @@ DOMAIN_PENDING_TTL = env_duration("VF_DOMAIN_PENDING_TTL", "7d")
 # --- Backend address policy (balancer/netpolicy.py) -------------------------------
 # Private ranges (RFC 1918, CGNAT 100.64/10, ULA fc00::/7) a backend may use; empty = none. A network inside
 # 127.0.0.0/8 or ::1 opens loopback too (bin/up's demo backends); platform listeners and link-local never open.
-BACKEND_ALLOWED_NETWORKS = env_list("VF_BACKEND_ALLOWED_NETWORKS", [])
-for _cidr in BACKEND_ALLOWED_NETWORKS:
-    try:
-        ipaddress.ip_network(_cidr, strict=False)
-    except ValueError:
-        raise ImproperlyConfigured(f"VF_BACKEND_ALLOWED_NETWORKS contains {_cidr!r}: expected comma-separated CIDRs "
-                                   "such as 10.0.0.0/8,fd00::/8.") from None
+BACKEND_ALLOWED_NETWORKS = env_networks("VF_BACKEND_ALLOWED_NETWORKS", [], strict=False)
 # More host:port the platform listens on (0.0.0.0:port or [::]:port = every local address), refused as backends.
 PLATFORM_LISTENERS = env_list("VF_PLATFORM_LISTENERS", [])
 for _listener in PLATFORM_LISTENERS:

@@ -122,6 +122,8 @@ class ProbeEngine:
         self.in_flight = 0
         self._deadlines: list[tuple[float, int, _Probe]] = []
         self._sequence = 0
+        # Read once per engine, not per probe: the settings it comes from do not change while a process runs.
+        self.policy = netpolicy.policy_from_settings()
 
     def start(self, address: str, check: dict, probe_tag: str, callback: Callable[[ProbeResult], None]) -> None:
         timeout = float(check.get("timeout") or 2.0)
@@ -133,7 +135,6 @@ class ProbeEngine:
         self.in_flight += 1
         self._sequence += 1
         heapq.heappush(self._deadlines, (probe.deadline, self._sequence, probe))
-        policy = netpolicy.policy_from_settings()
         try:
             endpoint = _endpoint(address)
         except netpolicy.AddressRefused:
@@ -143,18 +144,17 @@ class ProbeEngine:
             self.loop.call_soon(self._finish, probe, False, f"bad address {address!r}")
             return
         if endpoint is None:
-            self.loop.create_task(self._resolve_and_connect(probe, policy))
-        elif _refused(policy, *endpoint):
+            self.loop.create_task(self._resolve_and_connect(probe))
+        elif _refused(self.policy, *endpoint):
             self.loop.call_soon(self._finish, probe, False, POLICY_REFUSED)
         else:
             self._connect(probe, *endpoint)
 
-    async def _resolve_and_connect(self, probe: _Probe, policy: netpolicy.Policy) -> None:
+    async def _resolve_and_connect(self, probe: _Probe) -> None:
         """Resolve once, judge every answer, connect to a judged one (never resolve again: DNS rebinding)."""
         host, port = split_address(probe.address)
         try:
-            netpolicy.check_name(host)
-            infos = await self.loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            addresses = await netpolicy.resolve_checked(self.policy, host, port, self.loop)
         except netpolicy.AddressRefused:
             self._finish(probe, False, POLICY_REFUSED)
             return
@@ -163,11 +163,8 @@ class ProbeEngine:
             return
         if probe.done:
             return
-        if not infos or any(_refused(policy, info[0], info[4]) for info in infos):
-            self._finish(probe, False, POLICY_REFUSED)
-            return
-        family, _, _, _, sockaddr = infos[0]
-        self._connect(probe, family, sockaddr)
+        ip = addresses[0]
+        self._connect(probe, socket.AF_INET6 if ip.version == 6 else socket.AF_INET, (str(ip), port))
 
     def _connect(self, probe: _Probe, family: int, sockaddr: tuple) -> None:
         try:

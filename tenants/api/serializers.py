@@ -31,12 +31,18 @@ class NewPasswordField(PasswordField):
         return value
 
 
+# Shared with the web login form (tenants/views.py): the same rules, the same words.
+TENANT_ID_PATTERN = r"^[A-Za-z0-9_-]+$"
+TENANT_ID_INVALID = "is not a tenant id (letters, digits, _ and -)"
+KEY_UNSAFE = "cannot contain braces or spaces"
+
+
 class EmailField(serializers.EmailField):
     def to_internal_value(self, data):
         value = super().to_internal_value(data).strip().lower()
         # RFC 5322 allows braces in an address, but an email is part of Redis keys (its unique index).
         if not keys.is_safe_part(value):
-            raise serializers.ValidationError("cannot contain braces or spaces")
+            raise serializers.ValidationError(KEY_UNSAFE)
         return value
 
 
@@ -45,8 +51,8 @@ class TenantIdField(serializers.RegexField):
 
     def __init__(self, **kwargs):
         kwargs.setdefault("max_length", 64)
-        super().__init__(r"^[A-Za-z0-9_-]+$", **kwargs)
-        self.error_messages["invalid"] = "is not a tenant id (letters, digits, _ and -)"
+        super().__init__(TENANT_ID_PATTERN, **kwargs)
+        self.error_messages["invalid"] = TENANT_ID_INVALID
 
 
 PLAN_CHOICES = [(plan_id, plan.name) for plan_id, plan in PLANS.items()]

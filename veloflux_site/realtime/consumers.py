@@ -56,9 +56,6 @@ MAX_SUBSCRIPTIONS = 256
 UNAVAILABLE = 108  # Centrifugo's "not available": the store did not answer, the command changed nothing
 
 
-_run = run_sync
-
-
 class BrokerConsumer(AsyncWebsocketConsumer):
     """A consumer fed by the process's broker, not by a channel layer.
 
@@ -190,7 +187,7 @@ class HubConsumer(ServerOrders, BrokerConsumer):
     async def cmd_connect(self, params: dict) -> dict:
         token = params.get("token")
         if token:
-            self.principal = await _run(resolve_principal, f"token={token}".encode(), [])
+            self.principal = await run_sync(resolve_principal, f"token={token}".encode(), [])
         if self.principal is None or not self.principal.is_authenticated:
             raise CommandError(109, "unauthorized: connect with a valid JWT (params.token) or a session")
         self.connected = True
@@ -239,11 +236,11 @@ class HubConsumer(ServerOrders, BrokerConsumer):
             await get_broker().subscribe(keys.hub_presence_pubsub(channel.name), self)
         result: dict = {"channel": channel.name}
         if recover:
-            recovery = await _run(hub.recover, channel.name, offset, str(params.get("epoch", "")))
+            recovery = await run_sync(hub.recover, channel.name, offset, str(params.get("epoch", "")))
             result.update(recovered=recovery.recovered, publications=recovery.publications,
                           offset=recovery.offset, epoch=recovery.epoch)
         else:
-            offset, epoch = await _run(hub.stream_position, channel.name)
+            offset, epoch = await run_sync(hub.stream_position, channel.name)
             result.update(offset=offset, epoch=epoch)
         self._last_offset[channel.name] = result["offset"]
         await self._join(channel.name)
@@ -266,17 +263,17 @@ class HubConsumer(ServerOrders, BrokerConsumer):
         key = params.get("idempotency_key")
         if key is not None and (not isinstance(key, str) or not 0 < len(key) <= 128):
             raise CommandError(100, "idempotency_key must be a string of 1..128 characters")
-        publication = await _run(hub.publish, channel.name, params["data"], key)
+        publication = await run_sync(hub.publish, channel.name, params["data"], key)
         return {"channel": channel.name, "offset": publication.offset, "epoch": publication.epoch,
                 "duplicate": publication.duplicate}
 
     async def cmd_presence(self, params: dict) -> dict:
         channel = self._readable(params)
-        return {"channel": channel.name, "clients": await _run(hub.presence, channel.name)}
+        return {"channel": channel.name, "clients": await run_sync(hub.presence, channel.name)}
 
     async def cmd_presence_stats(self, params: dict) -> dict:
         channel = self._readable(params)
-        return {"channel": channel.name, **await _run(hub.presence_stats, channel.name)}
+        return {"channel": channel.name, **await run_sync(hub.presence_stats, channel.name)}
 
     async def cmd_history(self, params: dict) -> dict:
         channel = self._readable(params)
@@ -286,8 +283,8 @@ class HubConsumer(ServerOrders, BrokerConsumer):
             since = None if since is None else int(since)
         except (TypeError, ValueError):
             raise CommandError(100, "limit and since_offset must be whole numbers")
-        publications = await _run(hub.history, channel.name, since, limit)
-        offset, epoch = await _run(hub.stream_position, channel.name)
+        publications = await run_sync(hub.history, channel.name, since, limit)
+        offset, epoch = await run_sync(hub.stream_position, channel.name)
         return {"channel": channel.name, "publications": publications, "offset": offset, "epoch": epoch}
 
     # --- delivery (called by the broker, synchronously) -----------------------
@@ -387,9 +384,9 @@ class HubConsumer(ServerOrders, BrokerConsumer):
         return info
 
     async def _join(self, channel: str) -> None:
-        await _run(hub.presence_join, channel, self.client_id, self._presence_info())
+        await run_sync(hub.presence_join, channel, self.client_id, self._presence_info())
         presence_registry().add(channel, self.client_id)
 
     async def _leave(self, channel: str) -> None:
         presence_registry().discard(channel, self.client_id)
-        await _run(hub.presence_leave, channel, self.client_id, self._presence_info())
+        await run_sync(hub.presence_leave, channel, self.client_id, self._presence_info())

@@ -11,7 +11,7 @@ import functools
 import inspect
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import ClassVar, Generic, TypeVar
 
@@ -19,10 +19,11 @@ import redis
 
 from veloflux_site.storage.atomic import AtomicWrite
 from veloflux_site.storage.connection import get_redis
-from veloflux_site.storage.errors import NotFound, StaleVersion
+from veloflux_site.storage.errors import Conflict, NotFound, StaleVersion
 from veloflux_site.storage.records import Record, utcnow
 
 R = TypeVar("R", bound=Record)
+T = TypeVar("T")
 
 
 @dataclass
@@ -197,3 +198,16 @@ def retry_on_stale(attempts: int = 100, max_backoff: float = 0.02):
         return wrapper
 
     return decorator
+
+
+def retry_on_race(attempt_once: Callable[[], T], is_race: Callable[[Conflict], bool], attempts: int = 60) -> T:
+    """Run a read-stage-execute ``attempt_once`` again, from fresh reads, while it fails with a Conflict
+    ``is_race`` calls a lost race (a guard another writer got past first); any other Conflict is the answer."""
+    for attempt in range(attempts):
+        try:
+            return attempt_once()
+        except Conflict as exc:
+            if not is_race(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
