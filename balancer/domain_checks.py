@@ -13,6 +13,7 @@ from __future__ import annotations
 import http.client
 import ipaddress
 import socket
+import time
 
 import dns.exception
 import dns.nameserver
@@ -89,13 +90,19 @@ def connect_to_claimed_host(host: str, port: int, timeout: float) -> socket.sock
     netpolicy.check_name(host)
     for address in addresses:
         netpolicy.check_ip(policy, ipaddress.ip_address(address.split("%", 1)[0]), port, host)
+    # One deadline for all the addresses: a name with many unanswering addresses must not hold the
+    # verify request for (addresses x timeout).
+    deadline = time.monotonic() + timeout
     last: OSError | None = None
     for address in addresses:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
         try:
-            return socket.create_connection((address, port), timeout=timeout)
+            return socket.create_connection((address, port), timeout=remaining)
         except OSError as exc:
             last = exc
-    raise last or OSError(f"could not connect to {host}")
+    raise last or TimeoutError(f"could not connect to {host} within {timeout:g}s")
 
 
 class _PreconnectedHTTP(http.client.HTTPConnection):
