@@ -258,7 +258,8 @@ def idle_memory(stack: Stack, count: int) -> float:
 
 def control_plane_changer(stack: Stack):
     """Changes made through the control plane's service layer (what the REST API calls): a tenant whose
-    route ``propagation.local`` is switched between pool ``pa`` (backend A) and pool ``pb`` (backend B)."""
+    route on its platform name (``<slug>.<VF_PLATFORM_DOMAIN>``, the one host a tenant routes without proving
+    a domain) is switched between pool ``pa`` (backend A) and pool ``pb`` (backend B)."""
     os.environ["REDIS_URL"] = stack.env["REDIS_URL"]
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "veloflux_site.settings")
     sys.path.insert(0, str(ROOT))
@@ -266,6 +267,7 @@ def control_plane_changer(stack: Stack):
 
     django.setup()
     from balancer import services
+    from balancer.hosts import platform_name
     from tenants.audit import Actor
     from tenants.services import create_tenant_with_owner
     from veloflux_site.storage import keys
@@ -274,7 +276,8 @@ def control_plane_changer(stack: Stack):
     p = stack.ports
     tenant, _, _ = create_tenant_with_owner(name="Bench propagation", plan="free",
                                             owner_email="bench-propagation@example.invalid")
-    route = services.ensure_demo_setup(tenant.id, host="propagation.local", pool_name="pa",
+    host = platform_name(tenant.slug)
+    route = services.ensure_demo_setup(tenant.id, host=host, pool_name="pa",
                                        backend_addresses=[f"127.0.0.1:{p['backend']}"])["route"]
     services.ensure_demo_setup(tenant.id, host="propagation-b.local", pool_name="pb",
                                backend_addresses=[f"127.0.0.1:{p['backend_b']}"])
@@ -282,7 +285,7 @@ def control_plane_changer(stack: Stack):
     def change(to_b: bool) -> tuple[int, float, str]:
         started = time.perf_counter()
         services.update_object(tenant.id, Actor.system(), "route", route.id, {"pool": "pb" if to_b else "pa"})
-        return int(get_redis().get(keys.routing_version())), started, "propagation.local"
+        return int(get_redis().get(keys.routing_version())), started, host
 
     return change
 
