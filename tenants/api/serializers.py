@@ -244,11 +244,10 @@ class TokenOutSerializer(serializers.Serializer):
     user = UserOutSerializer()
 
 
-class RefreshOutSerializer(serializers.Serializer):
-    token = serializers.CharField()
-    expires_at = serializers.CharField()
-    refresh_token = serializers.CharField(required=False, help_text="absent when an access token was renewed "
-                                                                     "(Bearer header, no refresh_token)")
+class RefreshOutSerializer(TokenOutSerializer):
+    """A login's answer; renewing an access token (Bearer header, no refresh_token) gives only token and expiry."""
+
+    refresh_token = serializers.CharField(required=False, help_text="absent when an access token was renewed")
     token_type = serializers.CharField(required=False)
     user = UserOutSerializer(required=False)
 
